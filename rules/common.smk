@@ -1,0 +1,39 @@
+# Shared wiring: the sequence sheet, split lists and input functions. No logic beyond lookups.
+import os
+
+from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
+
+RESULTS = config["results"]
+SHEET = load_sequence_sheet(config["sequences"])
+GENERIC_SEQUENCES = sequences_in_split(SHEET, "generic")
+TRAIN_SEQUENCES = sequences_in_split(SHEET, "train")
+TEST_SEQUENCES = sequences_in_split(SHEET, "test")
+VARIANTS = config["evaluate"]["variants"]
+SEQ_DIR = RESULTS + "/sequences/{seq}"
+CONDA_ENV = "../envs/cpu.yaml"
+
+
+wildcard_constraints:
+    seq="|".join(map(re.escape, SHEET)) if SHEET else "NONE",
+    variant="base|parent|online|online_single",
+
+
+def sheet_row(wildcards):
+    """The sheet row of the sequence a job works on, as a plain dict (rule params)."""
+    return vars(SHEET[wildcards.seq])
+
+
+def annotation_inputs(wildcards):
+    """Files a sequence's annotations are read from: keypoints json, masks, ground truth."""
+    row = SHEET[wildcards.seq]
+    files = {"source": row.source}
+    if row.annotations:
+        files["keypoints"] = os.path.join(row.annotations, "keypoints.json")
+    if row.ground_truth:
+        files["ground_truth"] = row.ground_truth
+    return files
+
+
+def seq_files(name, seqs):
+    """The per-sequence artifact `name` for each of `seqs`."""
+    return [f"{RESULTS}/sequences/{s}/{name}" for s in seqs]

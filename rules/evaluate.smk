@@ -1,0 +1,50 @@
+# Predictions of the single-frame variants, and per-sequence evaluation of every variant.
+
+
+rule predict:
+    input:
+        network=RESULTS + "/models/{variant}.pt",
+        frames=SEQ_DIR + "/frames.h5",
+    output:
+        predictions=SEQ_DIR + "/predictions_{variant}.h5",
+    wildcard_constraints:
+        variant="base|parent",
+    params:
+        network=config["network"],
+        model=config["model"],
+        keypoint_set=config["keypoint_set"],
+        device=config["device"],
+    log:
+        RESULTS + "/logs/predict/{seq}_{variant}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/predict.py"
+
+
+rule evaluate:
+    input:
+        predictions=expand(SEQ_DIR + "/predictions_{variant}.h5", variant=VARIANTS, allow_missing=True),
+        annotations=SEQ_DIR + "/annotations.h5",
+        ground_truth=SEQ_DIR + "/ground_truth.h5",
+    output:
+        metrics=SEQ_DIR + "/metrics.csv",
+    params:
+        cfg=config["evaluate"],
+        model=config["model"],
+        keypoint_set=config["keypoint_set"],
+        variants=VARIANTS,
+    log:
+        RESULTS + "/logs/evaluate/{seq}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/evaluate.py"

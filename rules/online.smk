@@ -1,0 +1,73 @@
+# Per-video online training on top of the parent: SMAL4V's temporal network (`online`) and the
+# same per-video training without the GRU (`online_single`, the thesis's missing ablation).
+
+
+rule encode_features:
+    input:
+        parent=RESULTS + "/models/parent.pt",
+        frames=SEQ_DIR + "/frames.h5",
+    output:
+        features=SEQ_DIR + "/features.h5",
+    params:
+        network=config["network"],
+        device=config["device"],
+    log:
+        RESULTS + "/logs/encode_features/{seq}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/encode_features.py"
+
+
+rule train_online:
+    input:
+        parent=RESULTS + "/models/parent.pt",
+        features=SEQ_DIR + "/features.h5",
+        frames=SEQ_DIR + "/frames.h5",
+        annotations=SEQ_DIR + "/annotations.h5",
+        silhouettes=SEQ_DIR + "/silhouettes.h5",
+    output:
+        model=RESULTS + "/models/online/{seq}.pt",
+        predictions=SEQ_DIR + "/predictions_online.h5",
+        losses=SEQ_DIR + "/online_losses.csv",
+        curve=report(SEQ_DIR + "/online_losses.png", category="Training"),
+    params:
+        cfg=config["online"],
+        network=config["network"],
+        model=config["model"],
+        keypoint_set=config["keypoint_set"],
+        seed=config["seed"],
+        device=config["device"],
+        variant="online",
+    log:
+        RESULTS + "/logs/train_online/{seq}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/train_online.py"
+
+
+use rule train_online as train_online_single with:
+    output:
+        model=RESULTS + "/models/online_single/{seq}.pt",
+        predictions=SEQ_DIR + "/predictions_online_single.h5",
+        losses=SEQ_DIR + "/online_single_losses.csv",
+        curve=report(SEQ_DIR + "/online_single_losses.png", category="Training"),
+    params:
+        cfg=config["online_single"],
+        network=config["network"],
+        model=config["model"],
+        keypoint_set=config["keypoint_set"],
+        seed=config["seed"],
+        device=config["device"],
+        variant="online_single",
+    log:
+        RESULTS + "/logs/train_online_single/{seq}.log",

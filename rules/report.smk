@@ -1,0 +1,51 @@
+# Aggregation over sequences (tidy metrics table + plots) and pictures for people.
+
+
+rule aggregate_metrics:
+    input:
+        metrics=seq_files("metrics.csv", TEST_SEQUENCES),
+    output:
+        table=report(RESULTS + "/summary/metrics.csv", category="Metrics"),
+        means=report(RESULTS + "/summary/metrics_mean.csv", category="Metrics"),
+        plots=report(
+            directory(RESULTS + "/summary/plots"),
+            patterns=["{name}.png"],
+            category="Metrics",
+        ),
+    params:
+        variants=VARIANTS,
+    log:
+        RESULTS + "/logs/aggregate_metrics.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/aggregate_metrics.py"
+
+
+rule render_overlays:
+    input:
+        frames=SEQ_DIR + "/frames.h5",
+        annotations=SEQ_DIR + "/annotations.h5",
+        predictions=expand(SEQ_DIR + "/predictions_{variant}.h5", variant=VARIANTS, allow_missing=True),
+    output:
+        video=report(SEQ_DIR + "/overlay.mp4", category="Overlays"),
+        gif=SEQ_DIR + "/overlay.gif",
+        meshes=directory(SEQ_DIR + "/meshes_online"),
+    params:
+        cfg=config["overlays"],
+        model=config["model"],
+        variants=VARIANTS,
+    log:
+        RESULTS + "/logs/render_overlays/{seq}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/render_overlays.py"

@@ -1,0 +1,70 @@
+"""The sequence sheet: one row per video (name, format, source, annotations, split).
+
+A tab-separated file (``config/sequences.tsv``) that tells the workflow which videos exist,
+how to read them and what each is for: ``generic`` (base-network training set), ``train``
+(annotated frames fine-tune the parent network) or ``test`` (online per-video training and
+evaluation).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+FORMATS = ("synthetic", "smal4v", "badja")
+SPLITS = ("generic", "train", "test")
+REQUIRED_COLUMNS = ("name", "format", "source", "annotations", "split")
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class SheetError(ValueError):
+    """A malformed sequence sheet; the message names the file, row and column."""
+
+
+@dataclass(frozen=True)
+class SequenceRow:
+    """One video: where its frames and annotations are and which split it belongs to."""
+
+    name: str
+    format: str
+    source: str
+    annotations: str
+    split: str
+    ground_truth: str = ""
+
+
+def load_sequence_sheet(path: str | Path) -> dict[str, SequenceRow]:
+    """Read and validate a sequence sheet; return rows keyed by sequence name (sheet order)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SheetError(f"sequence sheet {path}: file not found")
+    table = pd.read_csv(path, sep="\t", dtype=str, comment="#").fillna("")
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise SheetError(f"sequence sheet {path}: missing column(s) {missing}; has {list(table.columns)}")
+    rows: dict[str, SequenceRow] = {}
+    for i, record in enumerate(table.to_dict("records"), start=2):
+        row = SequenceRow(**{k: str(record.get(k, "")).strip() for k in (*REQUIRED_COLUMNS, "ground_truth")})
+        where = f"sequence sheet {path}, line {i}"
+        if not _NAME_PATTERN.match(row.name):
+            raise SheetError(f"{where}: bad sequence name {row.name!r} (letters, digits, _ . - only)")
+        if row.name in rows:
+            raise SheetError(f"{where}: duplicate sequence name {row.name!r}")
+        if row.format not in FORMATS:
+            raise SheetError(f"{where}: format {row.format!r} is not one of {FORMATS}")
+        if row.split not in SPLITS:
+            raise SheetError(f"{where}: split {row.split!r} is not one of {SPLITS}")
+        if not row.source:
+            raise SheetError(f"{where}: empty source for {row.name!r}")
+        rows[row.name] = row
+    if not rows:
+        raise SheetError(f"sequence sheet {path}: no sequences")
+    return rows
+
+
+def sequences_in_split(rows: dict[str, SequenceRow], split: str) -> list[str]:
+    """Names of the sequences of one split, in sheet order."""
+    return [name for name, row in rows.items() if row.split == split]

@@ -1,0 +1,208 @@
+"""Read videos / frame folders into RGB arrays and write MP4 / GIF files.
+
+Frame folders are sorted *numerically* by the last integer in each file stem (``1.png, 2.png,
+10.png``), never lexically; the reference code's sort key broke on such names (METHOD.md 8.6).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import imageio.v3 as iio
+import numpy as np
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".gif")
+
+
+class VideoError(RuntimeError):
+    """A video or frame folder cannot be read or written; the message names the file."""
+
+
+@dataclass
+class Video:
+    """Decoded frames ``(N, H, W, 3)`` uint8 RGB, their fps, names and source path."""
+
+    frames: np.ndarray
+    fps: float
+    names: list[str]
+    source: str
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key: the last integer in the stem (numeric), then the full name as a tie-break."""
+    stem = Path(name).stem
+    numbers = re.findall(r"\d+", stem)
+    return (0, int(numbers[-1]), name) if numbers else (1, 0, name)
+
+
+def list_frame_files(folder: str | os.PathLike) -> list[Path]:
+    """Image files of a frame folder in natural (numeric) order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise VideoError(f"frame folder {folder} does not exist")
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    if not files:
+        raise VideoError(f"frame folder {folder} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """One image as (H, W, 3) uint8 RGB (grey and RGBA are converted)."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise VideoError(f"image {path} cannot be read (missing or not an image)")
+    if img.dtype == np.uint16:
+        img = (img // 257).astype(np.uint8)
+    if img.ndim == 2:
+        return np.repeat(img[:, :, None], 3, axis=2)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_frame_folder(
+    folder: str | os.PathLike, fps: float = 25.0, max_frames: int | None = None
+) -> Video:
+    """Read a folder of images (natural sort) into a :class:`Video`; all frames must match."""
+    files = list_frame_files(folder)
+    if max_frames is not None:
+        files = files[:max_frames]
+    frames = []
+    for path in files:
+        img = read_image(path)
+        if frames and img.shape != frames[0].shape:
+            raise VideoError(
+                f"frame folder {folder}: {path.name} has size {img.shape[1]}x{img.shape[0]}, "
+                f"but {files[0].name} has {frames[0].shape[1]}x{frames[0].shape[0]} (mixed sizes)"
+            )
+        frames.append(img)
+    return Video(np.stack(frames), float(fps), [p.stem for p in files], str(folder))
+
+
+def read_video_file(path: str | os.PathLike, max_frames: int | None = None) -> Video:
+    """Decode a video file (via PyAV) into RGB frames and its fps."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"video {path} does not exist")
+    frames: list[np.ndarray] = []
+    try:
+        meta = iio.immeta(path, plugin="pyav")
+        fps = float(meta.get("fps") or 25.0)
+        for frame in iio.imiter(path, plugin="pyav"):
+            if frame.ndim == 2:
+                frame = np.repeat(frame[:, :, None], 3, axis=2)
+            frames.append(np.ascontiguousarray(frame[:, :, :3]))
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+    except Exception as exc:  # PyAV raises many error types for broken files
+        raise VideoError(f"video {path} cannot be decoded: {exc}") from exc
+    if not frames:
+        raise VideoError(f"video {path} contains no frames")
+    names = [f"{i:06d}" for i in range(len(frames))]
+    return Video(np.stack(frames).astype(np.uint8), fps, names, str(path))
+
+
+def read_video(
+    source: str | os.PathLike, fps: float = 25.0, max_frames: int | None = None
+) -> Video:
+    """Read a video file or a frame folder. ``fps`` applies to folders only."""
+    source = Path(source)
+    if source.is_dir():
+        return read_frame_folder(source, fps=fps, max_frames=max_frames)
+    if not source.exists():
+        raise VideoError(f"video source {source} does not exist")
+    return read_video_file(source, max_frames=max_frames)
+
+
+def _pad_even(frames: np.ndarray) -> np.ndarray:
+    """Pad (N, H, W, 3) with black at the bottom/right to even H and W (yuv420p needs it)."""
+    pad_h = frames.shape[1] % 2
+    pad_w = frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
+    return frames
+
+
+def _check_frames(frames: np.ndarray, path: Path) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+        raise VideoError(f"writing {path}: expected frames (N>0, H, W, 3), got {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise VideoError(f"writing {path}: expected uint8 frames, got {frames.dtype}")
+    return frames
+
+
+def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, quality_crf: int = 18) -> Path:
+    """Write an H.264 (libx264, yuv420p) MP4; odd sizes are padded to even with black."""
+    path = Path(path)
+    frames = _pad_even(_check_frames(frames, path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        iio.imwrite(
+            tmp,
+            frames,
+            plugin="pyav",
+            codec="libx264",
+            fps=fps,
+            out_pixel_format="yuv420p",
+            extension=path.suffix,
+        )
+        os.replace(tmp, path)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        raise VideoError(f"cannot write video {path}: {exc}") from exc
+    return path
+
+
+def write_gif(
+    path: str | os.PathLike, frames: np.ndarray, fps: float = 10.0, max_side: int | None = None
+) -> Path:
+    """Write an animated GIF (looping), optionally downscaled so the longer side <= max_side."""
+    path = Path(path)
+    frames = _check_frames(frames, path)
+    if max_side is not None and max(frames.shape[1:3]) > max_side:
+        scale = max_side / max(frames.shape[1:3])
+        size = (max(1, round(frames.shape[2] * scale)), max(1, round(frames.shape[1] * scale)))
+        frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        iio.imwrite(path, frames, extension=".gif", duration=1000.0 / fps, loop=0)
+    except Exception as exc:
+        raise VideoError(f"cannot write GIF {path}: {exc}") from exc
+    return path
+
+
+def probe_video(source: str | os.PathLike, max_frames: int | None = None) -> tuple[int, tuple[int, int], float | None]:
+    """``(n_frames, (W, H), fps)`` of a video file or frame folder without keeping the frames.
+
+    Folders read only their first image (fps None: the caller's default applies); video files
+    are decoded once to count frames exactly (container frame counts are unreliable).
+    """
+    source = Path(source)
+    if source.is_dir():
+        files = list_frame_files(source)
+        first = read_image(files[0])
+        n = len(files) if max_frames is None else min(len(files), max_frames)
+        return n, (first.shape[1], first.shape[0]), None
+    if not source.is_file():
+        raise VideoError(f"video source {source} does not exist")
+    n = 0
+    size = (0, 0)
+    try:
+        fps = float(iio.immeta(source, plugin="pyav").get("fps") or 25.0)
+        for frame in iio.imiter(source, plugin="pyav"):
+            size = (frame.shape[1], frame.shape[0])
+            n += 1
+            if max_frames is not None and n >= max_frames:
+                break
+    except Exception as exc:
+        raise VideoError(f"video {source} cannot be decoded: {exc}") from exc
+    if n == 0:
+        raise VideoError(f"video {source} contains no frames")
+    return n, size, fps

@@ -1,0 +1,1 @@
+"""smal4v.model."""

@@ -1,0 +1,144 @@
+"""Every hyperparameter of the networks and training loops, with defaults, in one place.
+
+Stages receive plain dicts (a subtree of the Snakemake config); ``Config.from_dict`` fills
+defaults, converts nested dicts and rejects unknown keys with a message naming them, so a
+typo in config.yaml fails loudly instead of silently using a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T", bound="_Base")
+
+LOSS_TERMS: tuple[str, ...] = (
+    "keypoints",  # 2D keypoints, crop px / crop size, visibility-weighted
+    "silhouette",  # rendered soft silhouette vs mask
+    "betas",  # 3D supervision (synthetic): MSE on betas
+    "pose",  # geodesic angle per joint (radians), mean
+    "trans",  # MSE on camera translation
+    "focal",  # squared log-ratio of focal lengths
+    "vertices",  # mean L2 vertex distance (camera frame)
+    "limb_scale",  # MSE on limb log-scales (if both present)
+    "pose_prior",  # smal4v.model.priors.PosePriorLoss
+    "shape_prior",  # smal4v.model.priors.ShapePriorLoss
+    "joint_limits",  # smal4v.model.priors.JointLimitLoss
+    "limb_scale_reg",  # squared limb log-scales (keeps them near 1x)
+    "temporal_keypoints",  # finite differences of projected keypoints over time (normalised)
+    "temporal_pose",  # finite differences of joint rotation matrices over time
+    "temporal_camera",  # finite differences of translation and log focal over time
+)
+
+
+class _Base:
+    @classmethod
+    def from_dict(cls: type[T], d: dict[str, Any] | None, where: str = "") -> T:
+        """Build from a (possibly partial) dict; unknown keys raise ValueError naming them."""
+        d = dict(d or {})
+        names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise ValueError(f"config {where or cls.__name__}: unknown keys {unknown}; known: {sorted(names)}")
+        kwargs: dict[str, Any] = {}
+        for k, v in d.items():
+            default = getattr(cls(), k)
+            if is_dataclass(default) and isinstance(v, dict):
+                v = type(default).from_dict(v, f"{where or cls.__name__}.{k}")  # type: ignore[attr-defined]
+            elif k == "weights":
+                bad = sorted(set(v) - set(LOSS_TERMS))
+                if bad:
+                    raise ValueError(f"config {where or cls.__name__}.weights: unknown loss terms {bad}; known: {list(LOSS_TERMS)}")
+                v = {**default, **{kk: float(vv) for kk, vv in v.items()}}
+            kwargs[k] = v
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass
+class NetConfig(_Base):
+    """Single-frame network (encoder + heads)."""
+
+    backbone: str = "resnet_tiny"  # resnet18 | resnet34 | resnet50 | resnet_tiny
+    pretrained: str | None = None  # torchvision ImageNet state_dict file, or None (random init)
+    feature_dim: int = 128  # global feature D
+    image_size: int = 128  # crop side S in pixels
+    num_betas: int = 20  # <= model.num_betas
+    use_limb_scale: bool = False
+    shape_family: str | None = None  # family name: its mean initialises the betas bias
+    focal_rel: float = 2.0  # default focal = focal_rel * image_size (crop pixels)
+    fill: float = 0.65  # default depth: rest animal spans this fraction of the crop
+    root_rotation: list[float] = field(default_factory=lambda: [1.5707963267948966, 0.0, 0.0])  # side view
+    init_std: float = 1e-3  # N(0, init_std) init of head weights and bias noise
+
+
+@dataclass
+class LossConfig(_Base):
+    keypoint_loss: str = "l1"  # l1 | mse
+    silhouette_loss: str = "l1"  # l1 | tversky
+    tversky_alpha: float = 0.6
+    tversky_beta: float = 0.4
+    temporal_order: int = 2  # 1 = first differences (velocity), 2 = second (acceleration)
+    mask_size: int = 64  # silhouettes rendered/compared at this side (<= image_size) to save CPU
+    silhouette_sigma: float = 0.5  # soft rasteriser edge softness, pixels at mask_size
+
+
+@dataclass
+class AugmentConfig(_Base):
+    color_gain: float = 0.0  # per-channel gain ~ U[1-g, 1+g]; 0 = off
+    scale_jitter: float = 0.0  # zoom ~ U[1-s, 1+s] about the crop centre (keypoints/masks follow); 0 = off
+
+
+def _single_weights() -> dict[str, float]:
+    return {k: 0.0 for k in LOSS_TERMS} | {"keypoints": 10.0, "silhouette": 10.0, "pose_prior": 1e-3, "shape_prior": 1e-3}
+
+
+def _online_weights() -> dict[str, float]:
+    return _single_weights() | {"temporal_keypoints": 10.0, "temporal_pose": 1.0, "temporal_camera": 1.0}
+
+
+@dataclass
+class SingleFrameTrainConfig(_Base):
+    """``base`` (synthetic, set the 3D weights > 0) and ``parent`` (keypoints+silhouettes+priors)."""
+
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 1e-4
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    freeze_bn: bool = False  # keep backbone BatchNorm in eval mode (small batches)
+    checkpoint_every: int = 1  # epochs
+    progress: bool = True  # tqdm bar (also off when SMAL4V_NO_PROGRESS=1)
+    max_steps_per_epoch: int | None = None  # cap (tests, quick runs)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    weights: dict[str, float] = field(default_factory=_single_weights)
+
+
+@dataclass
+class OnlineTrainConfig(_Base):
+    """Per-sequence online network (``temporal: true``) or the online_single ablation."""
+
+    temporal: bool = True
+    epochs: int = 30
+    warmup_epochs: int = 5  # keypoint-only epochs (silhouette weight 0) at the start
+    window: int = 8
+    stride: int = 2
+    windows_per_batch: int = 4
+    gru_hidden: int = 256
+    gru_layers: int = 1
+    bidirectional: bool = False
+    lr: float = 1e-4
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    merge: str = "mean"  # mean | central (how overlapping windows give one value per frame)
+    checkpoint_every: int = 5
+    progress: bool = True
+    loss: LossConfig = field(default_factory=LossConfig)
+    weights: dict[str, float] = field(default_factory=_online_weights)
