@@ -28,7 +28,7 @@ def test_fit_recovers_silhouette_and_keypoints() -> None:
     betas_true = torch.zeros(1, model.num_betas)
     betas_true[0, :4] = torch.tensor([0.8, -0.5, 0.4, 0.3])
     pose_true = torch.zeros(1, model.num_joints, 3)
-    pose_true[0, 0] = torch.tensor([-torch.pi / 2, 0.0, 0.0])  # model z-up -> camera -y (up)
+    pose_true[0, 0] = torch.tensor([torch.pi / 2, 0.0, 0.0])  # side view: model z-up -> camera -y (up)
     for joint, angle in (("LLeg1", 0.35), ("RLeg1", -0.3), ("LLegBack1", -0.3), ("RLegBack1", 0.3)):
         pose_true[0, model.joint_names.index(joint), 1] = angle
     trans_true = torch.tensor([[0.05, 0.05, 3.0]])

@@ -7,6 +7,7 @@ the exchange format in numpy keeps the sources free of torch and easy to cache (
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -122,7 +123,7 @@ class ModelData:
                 arrays["source"] = np.array(value)
             else:
                 arrays[f.name] = value
-        tmp = Path(str(path) + ".tmp.npz")
+        tmp = Path(f"{path}.tmp-{os.getpid()}.npz")  # per process: parallel builders never collide
         np.savez_compressed(tmp, **arrays)
         tmp.replace(path)
 

@@ -141,7 +141,10 @@ def build_resnet(name: str) -> ResNet:
 
 
 def load_backbone_weights(model: nn.Module, path: str | Path, ignore_prefixes: tuple[str, ...] = ("fc.",)) -> None:
-    """Load a torchvision-style state_dict file into ``model`` (strict apart from ``ignore_prefixes``).
+    """Load a torchvision-style state_dict file into ``model``.
+
+    Strict apart from keys under ``ignore_prefixes`` (the classifier by default), which are
+    loaded when present with matching shapes and otherwise skipped.
 
     Accepts a plain state_dict or a checkpoint dict holding it under ``state_dict``/``model``;
     strips a DataParallel ``module.`` prefix. Raises FileNotFoundError / ValueError naming the
@@ -180,4 +183,5 @@ def load_backbone_weights(model: nn.Module, path: str | Path, ignore_prefixes: t
             f"backbone weights file {path} does not match the {type(model).__name__}: "
             f"missing keys: {fmt(missing)}; unexpected keys: {fmt(unexpected)}; shape mismatches: {fmt(shapes)}"
         )
-    model.load_state_dict({k: v for k, v in state.items() if keep(k)}, strict=False)
+    usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    model.load_state_dict(usable, strict=False)

@@ -19,6 +19,13 @@ at the image size) and each group is evaluated as a dense ``(faces, 3 edges, sta
 block: a "stamp" of ``sw x sh`` pixels anchored at the box corner. Work is proportional to the
 pixels the faces cover, not pixels x faces. Per-pixel sums use ``index_add_`` on flat ids.
 
+Seams. Along an edge shared by two faces the product above gives only 1 - 0.5^2 = 0.75 (a
+soft crack inside the silhouette that biases area and gradients). Shared edges of faces with
+the same orientation are therefore pushed out by ``seam * sigma`` px (default 2 sigma). The
+price is a slight outward growth where edge-on slivers meet the outline; on an icosphere at
+128 px the default gave area bias ~0 and IoU(occ > 0.5, exact) ~0.97 (seam 0: IoU 0.98 but
+area -1.3 px of outline).
+
 Back-face culling (default on): for a closed mesh whose faces are counter-clockwise seen from
 outside, the silhouette is the union of the front-facing faces. In the camera frame (x right,
 y down, z forward) a face is front-facing iff ``det[v0, v1, v2] < 0``, which equals the sign
@@ -123,22 +130,29 @@ def _stamp_sizes(extent: int) -> torch.Tensor:
 
 class _SoftSilhouetteFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, p2d: torch.Tensor, faces: torch.Tensor, inv_sigma: torch.Tensor, height: int,
-                width: int, cull: bool, margin: float, kernels: _Kernels) -> torch.Tensor:
+    def forward(ctx, p2d: torch.Tensor, faces: torch.Tensor, neighbours: torch.Tensor,
+                inv_sigma: torch.Tensor, height: int, width: int, cull: bool, margin: float,
+                seam: float, kernels: _Kernels) -> torch.Tensor:
         b, n = p2d.shape[:2]
         nf = faces.shape[0]
         dev, dt = p2d.device, p2d.dtype
         tri = p2d[:, faces].reshape(b * nf, 3, 2)
         e = tri.roll(-1, dims=1) - tri                                       # edge k: v_k -> v_k+1
         area2 = e[:, 0, 0] * (-e[:, 2, 1]) - e[:, 0, 1] * (-e[:, 2, 0])      # (v1-v0) x (v2-v0)
-        lo = tri.amin(dim=1) - margin - 0.5
-        hi = tri.amax(dim=1) + margin - 0.5
+        lo = tri.amin(dim=1) - (margin + seam) - 0.5
+        hi = tri.amax(dim=1) + (margin + seam) - 0.5
         first = torch.ceil(lo).clamp(min=0)
         last = torch.floor(hi)
         last = torch.stack([last[:, 0].clamp(max=width - 1), last[:, 1].clamp(max=height - 1)], 1)
         keep = (area2 < -1e-12) if cull else (area2.abs() > 1e-12)
         keep &= torch.isfinite(tri).all(dim=2).all(dim=1) & (last >= first).all(dim=1)
         kept = torch.nonzero(keep).squeeze(1)
+        # seams: edges shared with another kept face of the same orientation are pushed out by
+        # `seam` px so adjacent faces overlap and the union shows no soft cracks along them
+        nb = neighbours[kept % nf]                                           # (K, 3)
+        nb_global = (kept // nf).unsqueeze(1) * nf + nb.clamp(min=0)
+        interior = (nb >= 0) & keep[nb_global] & ((area2[nb_global] > 0) == (area2[kept] > 0).unsqueeze(1))
+        offset = interior.to(dt) * seam
         occ_sum = torch.zeros(b * height * width, device=dev, dtype=dt)
         ctx.saved = None
         if kept.numel() == 0:
@@ -162,7 +176,7 @@ class _SoftSilhouetteFn(torch.autograd.Function):
         nx, ny = -u[..., 1] * orient, u[..., 0] * orient                     # inward normals
         rx = x0.to(dt).unsqueeze(1) + 0.5 - tri[..., 0]
         ry = y0.to(dt).unsqueeze(1) + 0.5 - tri[..., 1]
-        w0 = nx * rx + ny * ry
+        w0 = nx * rx + ny * ry + offset
         s0 = u[..., 0] * rx + u[..., 1] * ry
         bidx = kept // nf
         base = bidx * (height * width) + y0 * width + x0
@@ -194,15 +208,15 @@ class _SoftSilhouetteFn(torch.autograd.Function):
         ctx.kernels = kernels
         ctx.groups = groups
         ctx.pairs = saved_pairs
-        ctx.save_for_backward(faces, kept, u, nx, ny, length, inv_sigma, occ)
+        ctx.save_for_backward(faces, kept, u, nx, ny, length, offset, inv_sigma, occ)
         return occ.view(b, height, width)
 
     @staticmethod
     def backward(ctx, grad_occ: torch.Tensor):
         b, n, nf, height, width = ctx.shape
         if ctx.empty:
-            return (torch.zeros(b, n, 2, dtype=grad_occ.dtype, device=grad_occ.device),) + (None,) * 7
-        faces, kept, u, nx, ny, length, inv_sigma, occ = ctx.saved_tensors
+            return (torch.zeros(b, n, 2, dtype=grad_occ.dtype, device=grad_occ.device),) + (None,) * 9
+        faces, kept, u, nx, ny, length, offset, inv_sigma, occ = ctx.saved_tensors
         q = grad_occ.reshape(-1) * (1.0 - occ) * inv_sigma
         grad_p = torch.zeros(b * n, 2, device=occ.device, dtype=occ.dtype)
         vert = (kept // nf).unsqueeze(1) * n + faces[kept % nf]              # (K, 3) global vertex ids
@@ -212,23 +226,50 @@ class _SoftSilhouetteFn(torch.autograd.Function):
             a_, b_, a2, b2 = r.unbind(dim=2)                                 # (G, 3) each
             nv, uv, ln = nvec[grp.face], u[grp.face], length[grp.face]
             a2, b2 = a2 / ln, b2 / ln
-            g_start = -(nv * (a_ - a2).unsqueeze(2) + uv * (b_ - b2).unsqueeze(2))
-            g_end = -(nv * a2.unsqueeze(2) + uv * b2.unsqueeze(2))
+            # the seam offset moves the edge along its normal, which turns with the end points
+            rot = (offset[grp.face] / ln * b_).unsqueeze(2) * nv
+            g_start = -(nv * (a_ - a2).unsqueeze(2) + uv * (b_ - b2).unsqueeze(2)) + rot
+            g_end = -(nv * a2.unsqueeze(2) + uv * b2.unsqueeze(2)) - rot
             g_vert = g_start + g_end.roll(1, dims=1)                          # vertex k: start of edge k, end of k-1
             grad_p.index_add_(0, vert[grp.face].reshape(-1), g_vert.reshape(-1, 2))
-        return (grad_p.view(b, n, 2),) + (None,) * 7
+        return (grad_p.view(b, n, 2),) + (None,) * 9
+
+
+def face_neighbours(faces: torch.Tensor) -> torch.Tensor:
+    """``(F, 3)`` index of the face across edge k (v_k -> v_k+1) of each face, -1 where the edge
+    is a border or is shared by more than two faces."""
+    nf = faces.shape[0]
+    edges = torch.stack([faces, faces.roll(-1, dims=1)], dim=2).reshape(-1, 2)
+    nv = int(faces.max()) + 1 if nf else 1
+    key = edges.amin(dim=1) * nv + edges.amax(dim=1)
+    _, inverse, counts = torch.unique(key, return_inverse=True, return_counts=True)
+    order = torch.argsort(inverse, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    pair = starts[counts == 2]
+    i0, i1 = order[pair], order[pair + 1]
+    nb = torch.full((3 * nf,), -1, dtype=torch.long, device=faces.device)
+    nb[i0] = i1 // 3
+    nb[i1] = i0 // 3
+    return nb.view(nf, 3)
 
 
 def soft_silhouette_2d(p2d: torch.Tensor, faces: torch.Tensor, image_size: ImageSize, sigma: float,
-                       cull_backfaces: bool = True, cutoff: float = 10.0, compile: bool = False) -> torch.Tensor:
-    """Soft occupancy ``(B, H, W)`` of triangles given by pixel coordinates ``p2d (B, N, 2)``."""
+                       cull_backfaces: bool = True, cutoff: float = 10.0, seam: float = 2.0,
+                       compile: bool = False, neighbours: torch.Tensor | None = None) -> torch.Tensor:
+    """Soft occupancy ``(B, H, W)`` of triangles given by pixel coordinates ``p2d (B, N, 2)``.
+
+    ``seam``: shared edges are pushed out by ``seam * sigma`` px (see module docstring).
+    ``neighbours``: precomputed :func:`face_neighbours` of ``faces`` (computed if None).
+    """
     height, width = as_hw(image_size)
     if sigma <= 0:
         raise ValueError(f"sigma must be positive (pixels), got {sigma}")
+    if neighbours is None:
+        neighbours = face_neighbours(faces)
     inv_sigma = torch.tensor(1.0 / sigma, dtype=p2d.dtype, device=p2d.device)
     kernels = _compiled_kernels() if compile else _EAGER
-    return _SoftSilhouetteFn.apply(p2d, faces, inv_sigma, height, width, bool(cull_backfaces),
-                                   float(cutoff * sigma), kernels)
+    return _SoftSilhouetteFn.apply(p2d, faces, neighbours, inv_sigma, height, width, bool(cull_backfaces),
+                                   float(cutoff * sigma), float(seam * sigma), kernels)
 
 
 class SoftSilhouetteRenderer:
@@ -237,16 +278,21 @@ class SoftSilhouetteRenderer:
     ``sigma``: edge softness in pixels (attribute, or per call to anneal). ``cull_backfaces``:
     render only front-facing faces (correct for closed, consistently oriented meshes).
     ``cutoff``: faces are evaluated up to ``cutoff * sigma`` px outside their box.
-    ``compile``: use ``torch.compile`` for the per-pair kernels (slow first call).
+    ``seam``: shared edges of adjacent faces overlap by ``seam * sigma`` px (removes soft
+    cracks inside the silhouette). ``compile``: ``torch.compile`` the per-pair kernels (slow
+    first call, default off).
     """
 
     def __init__(self, image_size: ImageSize, sigma: float = 0.1, cull_backfaces: bool = True,
-                 cutoff: float = 10.0, compile: bool = False) -> None:
+                 cutoff: float = 10.0, seam: float = 2.0, compile: bool = False) -> None:
         self.image_size = as_hw(image_size)
         self.sigma = float(sigma)
         self.cull_backfaces = cull_backfaces
         self.cutoff = float(cutoff)
+        self.seam = float(seam)
         self.compile = compile
+        self._nb: torch.Tensor | None = None
+        self._nb_key: tuple | None = None
 
     def __call__(self, vertices_cam: torch.Tensor, faces: torch.Tensor, camera: Camera,
                  sigma: float | None = None) -> torch.Tensor:
@@ -256,5 +302,8 @@ class SoftSilhouetteRenderer:
             raise ValueError(f"faces must be (F, 3), got shape {tuple(faces.shape)}")
         faces = faces.to(device=vertices_cam.device, dtype=torch.long)
         p2d = camera.project(vertices_cam)
+        key = (faces.data_ptr(), tuple(faces.shape), faces.device, int(faces.sum()))
+        if self._nb_key != key:
+            self._nb, self._nb_key = face_neighbours(faces), key
         return soft_silhouette_2d(p2d, faces, self.image_size, self.sigma if sigma is None else float(sigma),
-                                  self.cull_backfaces, self.cutoff, self.compile)
+                                  self.cull_backfaces, self.cutoff, self.seam, self.compile, self._nb)

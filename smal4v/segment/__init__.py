@@ -1,1 +1,4 @@
-"""smal4v.segment."""
+"""smal4v.segment: silhouette densification (``flow``: classical optical-flow propagation).
+
+Import the submodules directly (``from smal4v.segment import flow``).
+"""

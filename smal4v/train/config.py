@@ -82,7 +82,7 @@ class LossConfig(_Base):
     tversky_beta: float = 0.4
     temporal_order: int = 2  # 1 = first differences (velocity), 2 = second (acceleration)
     mask_size: int = 64  # silhouettes rendered/compared at this side (<= image_size) to save CPU
-    silhouette_sigma: float = 0.5  # soft rasteriser edge softness, pixels at mask_size
+    silhouette_sigma: float = 0.1  # soft rasteriser edge softness, pixels at mask_size
 
 
 @dataclass

@@ -1,0 +1,78 @@
+"""The ``evaluate`` stage: score every variant's predictions of one sequence.
+
+Keypoint metrics use the held-out annotated frames (``split=heldout``; training never saw
+them) and, for reference, the training frames (``split=train``). Silhouette IoU, temporal
+jitter and (where the dataset has 3D ground truth) 3D errors use every frame (``split=all``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from smal4v.data.artifacts import read_artifact
+from smal4v.evaluate import metrics
+
+SPLIT_CODES = {"train": 1, "heldout": 2}
+
+
+def _keypoint_rows(pred_kp: np.ndarray, ann: dict, gt: dict, alphas: Sequence[float],
+                   parts: Mapping[str, Sequence[int]], swap_pairs: Sequence[tuple[int, int]]) -> list[tuple[str, float, str]]:
+    """PCK normalised by sqrt(GT area) and by GT box size, per split, overall and per part."""
+    gt_kp = ann["keypoints"]
+    has_mask = gt["has_mask"]
+    norms = {
+        "sqrt_area": metrics.mask_area_norm(gt["masks"], has_mask),
+        "bbox": metrics.bbox_norm(metrics.gt_boxes(gt_kp, gt["masks"], has_mask)),
+    }
+    rows = []
+    for split, code in SPLIT_CODES.items():
+        frames = ann["keypoint_split"] == code
+        if not frames.any():
+            continue
+        for norm_name, norm in norms.items():
+            scores = metrics.pck(pred_kp, gt_kp, norm, alphas, parts, swap_pairs, frames)
+            for name, value in scores.items():
+                alpha_part = name.split("@", 1)[1]
+                alpha, _, part = alpha_part.partition("_")
+                metric = f"pck@{alpha}_{norm_name}" + (f"_{part}" if part else "")
+                rows.append((metric, value, split))
+    return rows
+
+
+def evaluate_sequence(
+    sequence: str,
+    predictions: Mapping[str, str | Path],
+    annotations_path: str | Path,
+    ground_truth_path: str | Path,
+    alphas: Sequence[float] = metrics.DEFAULT_ALPHAS,
+    parts: Mapping[str, Sequence[int]] | None = None,
+    swap_pairs: Sequence[tuple[int, int]] = (),
+) -> pd.DataFrame:
+    """Tidy metrics table (sequence, variant, metric, value, split) of one sequence."""
+    ann = read_artifact(annotations_path, "annotations")
+    gt = read_artifact(ground_truth_path, "ground_truth")
+    records = []
+    for variant, path in predictions.items():
+        pred = read_artifact(path, "predictions")
+        if pred["keypoints_2d"].shape != ann["keypoints"][..., :2].shape:
+            raise ValueError(f"{path}: keypoints_2d {pred['keypoints_2d'].shape} does not match "
+                             f"{annotations_path} keypoints {ann['keypoints'].shape}")
+        rows = _keypoint_rows(pred["keypoints_2d"], ann, gt, alphas, parts or {}, swap_pairs)
+        if "silhouettes" in pred and gt["has_mask"].any():
+            rows.append(("iou", metrics.mean_iou(pred["silhouettes"], gt["masks"], gt["has_mask"]), "all"))
+        rows.append(("jitter", metrics.keypoint_jitter(pred["keypoints_2d"]), "all"))
+        if "vertices" in gt and "vertices" in pred and gt["vertices"].shape == pred["vertices"].shape:
+            rows.append(("pa_mpvpe", metrics.procrustes_error(pred["vertices"], gt["vertices"]), "all"))
+        if "pose" in gt and gt["pose"].shape == pred["pose"].shape:
+            rows.append(("joint_angle_error_deg", metrics.joint_angle_error(pred["pose"], gt["pose"]), "all"))
+        if "keypoints" in gt and gt["keypoints"][..., 2].any():
+            # Dense GT keypoints (synthetic): jitter of the truth itself, as the floor to compare with.
+            rows.append(("pck@0.1_sqrt_area_dense", metrics.pck(
+                pred["keypoints_2d"], gt["keypoints"], metrics.mask_area_norm(gt["masks"], gt["has_mask"]), (0.1,),
+                swap_pairs=swap_pairs)["pck@0.1"], "all"))
+        records += [dict(sequence=sequence, variant=variant, metric=m, value=float(v), split=s) for m, v, s in rows]
+    return pd.DataFrame.from_records(records, columns=["sequence", "variant", "metric", "value", "split"])

@@ -1,0 +1,129 @@
+"""Per-sequence online training (stages ``online`` and ``online_single``).
+
+Inputs are the frozen encoder's per-frame features (computed once per sequence with the same
+in-encoder normalisation as training), sparse keypoints (visibility 0 on unannotated frames)
+and dense masks from densification. Each step takes ``windows_per_batch`` windows of
+``window`` frames; losses: keypoints (annotated frames), silhouettes (after the
+``warmup_epochs`` keypoint-only epochs, where a mask exists), temporal smoothness of keypoints,
+pose and camera within windows, and priors. After training the windows are merged into one
+prediction per frame (:func:`smal4v.nets.temporal.predict_sequence`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from smal4v.nets.params import SMALParams
+from smal4v.nets.single_frame import SingleFrameNet
+from smal4v.nets.temporal import SequenceNet, build_online_net, predict_sequence, window_starts
+from smal4v.train.config import OnlineTrainConfig
+from smal4v.train.loop import fit, progress, seed_everything, select_device
+from smal4v.train.losses import keypoint_loss, silhouette_loss, temporal_losses, weighted_total
+from smal4v.train.scene import Priors, Scene
+
+
+class SequenceData:
+    """Per-frame tensors of one sequence: features (N, D), keypoints (N, K, 3) crop px,
+    masks (N, S, S) in [0, 1] or None, mask_valid (N,) (1 where a mask exists)."""
+
+    def __init__(
+        self, features: np.ndarray | torch.Tensor, keypoints: np.ndarray | None, masks: np.ndarray | None,
+        image_size: int, mask_valid: np.ndarray | None = None, name: str = "sequence",
+    ) -> None:
+        self.features = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+        n = self.features.shape[0]
+        if self.features.ndim != 2 or n == 0:
+            raise ValueError(f"{name}: features must be (N, D) with N > 0, got {tuple(self.features.shape)}")
+        self.keypoints = None if keypoints is None else torch.as_tensor(np.asarray(keypoints), dtype=torch.float32)
+        if self.keypoints is not None and (self.keypoints.ndim != 3 or self.keypoints.shape[0] != n):
+            raise ValueError(f"{name}: keypoints must be (N={n}, K, 3), got {tuple(self.keypoints.shape)}")
+        self.masks = None
+        if masks is not None:
+            m = np.asarray(masks)
+            if m.shape != (n, image_size, image_size):
+                raise ValueError(f"{name}: masks must be ({n}, {image_size}, {image_size}), got {m.shape}")
+            self.masks = torch.from_numpy(m.astype(np.float32) / (255.0 if m.dtype == np.uint8 else 1.0))
+        self.mask_valid = torch.ones(n) if mask_valid is None else torch.as_tensor(np.asarray(mask_valid), dtype=torch.float32)
+        self.image_size, self.name = int(image_size), name
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+
+def window_losses(
+    net: SequenceNet, scene: Scene, priors: Priors, data: SequenceData, starts: list[int], length: int,
+    cfg: OnlineTrainConfig, use_silhouette: bool, device: torch.device,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted loss of a batch of windows starting at ``starts``."""
+    idx = torch.stack([torch.arange(s, s + length) for s in starts])  # (B, T)
+    feats = data.features[idx].to(device)
+    params = net(feats)  # (B, T)
+    B, T = idx.shape
+    flat = params.flatten()
+    w = cfg.weights
+    need_sil = use_silhouette and data.masks is not None and w.get("silhouette", 0) > 0
+    sc = scene(flat, silhouette=need_sil)
+    terms: dict[str, torch.Tensor] = {}
+    if data.keypoints is not None:
+        terms["keypoints"] = keypoint_loss(sc.keypoints, data.keypoints[idx.flatten()].to(device), data.image_size, cfg.loss.keypoint_loss)
+    if need_sil:
+        tgt = scene.resize_masks(data.masks[idx.flatten()].to(device))  # type: ignore[index]
+        terms["silhouette"] = silhouette_loss(
+            sc.silhouette, tgt, data.mask_valid[idx.flatten()].to(device), cfg.loss.silhouette_loss,  # type: ignore[arg-type]
+            cfg.loss.tversky_alpha, cfg.loss.tversky_beta,
+        )
+    terms.update(temporal_losses(params, sc.keypoints.unflatten(0, (B, T)), data.image_size, cfg.loss.temporal_order))
+    terms.update(priors(flat))
+    return weighted_total(terms, w)
+
+
+def train_online(
+    parent: SingleFrameNet,
+    model: torch.nn.Module,
+    renderer: Any | None,
+    data: SequenceData,
+    cfg: OnlineTrainConfig | dict[str, Any],
+    out_dir: str | Path,
+    keypoint_set: Any,
+) -> tuple[SequenceNet, SMALParams, list[dict[str, float]]]:
+    """Build the online net from ``parent`` (TemporalNet or OnlineSingleNet per ``cfg.temporal``),
+    train it on one sequence, and return (net, per-frame merged predictions (N,) on CPU, history).
+
+    Resumes from ``out_dir/checkpoint.pt`` if present.
+    """
+    cfg = cfg if isinstance(cfg, OnlineTrainConfig) else OnlineTrainConfig.from_dict(cfg, "online")
+    seed_everything(cfg.seed)
+    device = select_device(cfg.device)
+    net = build_online_net(parent, cfg, data.features).to(device)
+    model.to(device)
+    scene = Scene(model, keypoint_set, data.image_size, cfg.loss.mask_size, cfg.loss.silhouette_sigma, renderer)
+    priors = Priors(model, parent.config.shape_family).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)  # type: ignore[arg-type]
+    n = len(data)
+    length = min(cfg.window, n)
+    starts = window_starts(n, cfg.window, cfg.stride)
+
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        order = [starts[i] for i in torch.randperm(len(starts), generator=gen).tolist()]
+        groups = [order[i : i + cfg.windows_per_batch] for i in range(0, len(order), cfg.windows_per_batch)]
+        net.train()
+        sums: dict[str, float] = {}
+        for group in progress(groups, cfg.progress, f"online epoch {epoch + 1}/{cfg.epochs}"):
+            opt.zero_grad(set_to_none=True)
+            total, logged = window_losses(net, scene, priors, data, group, length, cfg, epoch >= cfg.warmup_epochs, device)
+            total.backward()
+            opt.step()
+            for k, v in logged.items():
+                sums[k] = sums.get(k, 0.0) + v / len(groups)
+        return sums
+
+    extra = {"online_config": cfg.to_dict(), "net_config": parent.config.to_dict()}
+    history = fit(net, opt, cfg.epochs, epoch_fn, out_dir, cfg.checkpoint_every, extra, name="online")
+    net.eval()
+    preds = predict_sequence(net, data.features.to(device), cfg.window, cfg.stride, cfg.merge).to("cpu")
+    return net, preds, history

@@ -1,0 +1,92 @@
+"""From SMALParams to what the losses compare: posed mesh, projected keypoints, soft silhouettes,
+and the prior terms. Shared by the single-frame and online training loops.
+
+Silhouettes are rendered at ``mask_size`` (<= crop size, to save CPU) with the focal scaled by
+``mask_size / image_size`` and the principal point at the centre, which is exactly the crop
+camera resampled to the smaller grid; targets are area-downsampled to match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from smal4v.nets.params import SMALParams
+
+
+@dataclass
+class SceneOutput:
+    vertices: torch.Tensor  # (B, V, 3) camera frame
+    keypoints: torch.Tensor  # (B, K, 2) crop pixels
+    silhouette: torch.Tensor | None  # (B, M, M) in [0, 1]
+
+
+class Scene:
+    """Model + keypoint set + cameras for a crop of ``image_size`` px."""
+
+    def __init__(
+        self, model: nn.Module, keypoint_set: Any, image_size: int, mask_size: int = 64, sigma: float = 0.5,
+        renderer: Any | None = None,
+    ) -> None:
+        from smal4v.render import camera as cam_mod
+
+        self.model = model
+        self.keypoint_set = keypoint_set
+        self.image_size = int(image_size)
+        self.mask_size = int(mask_size) if mask_size else int(image_size)
+        self._Camera = cam_mod.Camera
+        if renderer is None:
+            from smal4v.render.soft_rasterizer import SoftSilhouetteRenderer
+
+            renderer = SoftSilhouetteRenderer(self.mask_size, sigma=sigma)
+        self.renderer = renderer
+
+    def __call__(self, params: SMALParams, silhouette: bool = True) -> SceneOutput:
+        """params with batch (B,) -> SceneOutput."""
+        out = self.model(params.betas, params.pose, params.trans, params.limb_scale)
+        cam = self._Camera(params.focal, self.image_size)
+        kp3d = self.keypoint_set.select(out, self.model)
+        kp = cam.project(kp3d)
+        sil = None
+        if silhouette:
+            small = self._Camera(params.focal * (self.mask_size / self.image_size), self.mask_size)
+            sil = self.renderer(out.vertices, self.model.faces, small)
+        return SceneOutput(vertices=out.vertices, keypoints=kp, silhouette=sil)
+
+    def resize_masks(self, masks: torch.Tensor) -> torch.Tensor:
+        """(B, S, S) targets in [0, 1] -> (B, M, M) area-averaged."""
+        if masks.shape[-1] == self.mask_size:
+            return masks.float()
+        return F.interpolate(masks[:, None].float(), size=(self.mask_size, self.mask_size), mode="area")[:, 0]
+
+
+class Priors(nn.Module):
+    """Pose, shape (one family) and joint-limit priors of the model, where available."""
+
+    def __init__(self, model: nn.Module, shape_family: str | None) -> None:
+        super().__init__()
+        from smal4v.model.priors import JointLimitLoss, PosePriorLoss, ShapePriorLoss
+
+        prior = getattr(model, "pose_prior", None)
+        self.pose = PosePriorLoss(prior) if prior is not None else None
+        self.limits = JointLimitLoss(prior.limits) if prior is not None and prior.limits is not None else None
+        families = getattr(model, "shape_families", [])
+        self.shape = ShapePriorLoss(families, shape_family) if shape_family is not None and families else None
+
+    def forward(self, params: SMALParams) -> dict[str, torch.Tensor]:
+        """Terms present for this model: pose_prior, joint_limits, shape_prior, limb_scale_reg."""
+        flat = params.flatten()
+        out: dict[str, torch.Tensor] = {}
+        if self.pose is not None:
+            out["pose_prior"] = self.pose(flat.pose)
+        if self.limits is not None:
+            out["joint_limits"] = self.limits(flat.pose)
+        if self.shape is not None:
+            out["shape_prior"] = self.shape(flat.betas)
+        if flat.limb_scale is not None:
+            out["limb_scale_reg"] = (flat.limb_scale**2).mean()
+        return out

@@ -1,0 +1,178 @@
+"""Training and inference of the single-frame network (stages ``base`` and ``parent``).
+
+One function for both: ``base`` sets the 3D-supervision weights (betas, pose, trans, focal,
+vertices) > 0 on synthetic data with ground truth; ``parent`` fine-tunes from the base
+checkpoint (``init_checkpoint``) with keypoints + silhouettes + priors only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from smal4v.nets.encoder import crops_to_tensor
+from smal4v.nets.params import SMALParams
+from smal4v.nets.single_frame import SingleFrameNet, build_single_frame_net
+from smal4v.train.config import AugmentConfig, NetConfig, SingleFrameTrainConfig
+from smal4v.train.datasets import Batch, FrameDataset
+from smal4v.train.loop import fit, load_checkpoint, load_model_weights, progress, seed_everything, select_device
+from smal4v.train.losses import keypoint_loss, parameter_losses, silhouette_loss, vertex_loss, weighted_total
+from smal4v.train.scene import Priors, Scene
+
+GT_3D_TERMS = ("betas", "pose", "trans", "focal", "limb_scale", "vertices")
+
+
+def augment(batch: Batch, cfg: AugmentConfig, gen: torch.Generator) -> Batch:
+    """Colour gain per channel and zoom about the crop centre (keypoints, masks, GT focal follow).
+
+    Zooming by s about the principal point equals multiplying the focal length by s, so the
+    ground-truth focal is scaled and the 3D parameters stay valid. No flip (it would need the
+    mirrored pose).
+    """
+    images, kp, masks, gt = batch.images, batch.keypoints, batch.masks, batch.gt
+    B, S = images.shape[0], images.shape[-1]
+    if cfg.color_gain > 0:
+        gain = 1.0 + (torch.rand(B, 3, 1, 1, generator=gen) * 2 - 1) * cfg.color_gain
+        images = (images * gain.to(images)).clamp(0, 1)
+    if cfg.scale_jitter > 0:
+        s = 1.0 + (torch.rand(B, generator=gen) * 2 - 1) * cfg.scale_jitter
+        theta = torch.zeros(B, 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1.0 / s
+        grid = F.affine_grid(theta.to(images), [B, 3, S, S], align_corners=False)
+        images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        s_ = s.to(images)
+        if masks is not None:
+            masks = F.grid_sample(masks[:, None], grid, mode="bilinear", align_corners=False)[:, 0]
+        if kp is not None:
+            xy = (kp[..., :2] - S / 2.0) * s_[:, None, None] + S / 2.0
+            vis = kp[..., 2] * ((xy >= 0) & (xy <= S)).all(-1).to(kp)
+            kp = torch.cat((xy, vis[..., None]), -1)
+        if gt is not None and "focal" in gt:
+            gt = {**gt, "focal": gt["focal"] * s_}
+    return Batch(images, kp, masks, batch.mask_valid, gt)
+
+
+def batch_losses(
+    net: SingleFrameNet, scene: Scene, priors: Priors, batch: Batch, cfg: SingleFrameTrainConfig
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Forward one batch and return (weighted total, logged weighted terms)."""
+    w = cfg.weights
+    params = net(batch.images)
+    need_sil = w.get("silhouette", 0) > 0 and batch.masks is not None
+    sc = scene(params, silhouette=need_sil)
+    terms: dict[str, torch.Tensor] = {}
+    if batch.keypoints is not None:
+        terms["keypoints"] = keypoint_loss(sc.keypoints, batch.keypoints, scene.image_size, cfg.loss.keypoint_loss)
+    if need_sil:
+        terms["silhouette"] = silhouette_loss(
+            sc.silhouette, scene.resize_masks(batch.masks), batch.mask_valid,  # type: ignore[arg-type]
+            cfg.loss.silhouette_loss, cfg.loss.tversky_alpha, cfg.loss.tversky_beta,
+        )
+    if batch.gt is not None and any(w.get(k, 0) > 0 for k in GT_3D_TERMS):
+        gt = SMALParams(**{k: batch.gt.get(k) for k in ("betas", "pose", "trans", "focal", "limb_scale")})  # type: ignore[arg-type]
+        terms.update(parameter_losses(params, gt))
+        if w.get("vertices", 0) > 0:
+            with torch.no_grad():
+                gt_v = scene.model(gt.betas, gt.pose, gt.trans, gt.limb_scale).vertices
+            terms["vertices"] = vertex_loss(sc.vertices, gt_v)
+    terms.update(priors(params))
+    return weighted_total(terms, w)
+
+
+def _set_train_mode(net: nn.Module, freeze_bn: bool) -> None:
+    net.train()
+    if freeze_bn:
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+def train_single_frame(
+    net: SingleFrameNet,
+    model: nn.Module,
+    renderer: Any | None,
+    dataset: FrameDataset,
+    cfg: SingleFrameTrainConfig | dict[str, Any],
+    out_dir: str | Path,
+    init_checkpoint: str | Path | None = None,
+    keypoint_set: Any | None = None,
+) -> list[dict[str, float]]:
+    """Train ``net`` on ``dataset``; checkpoints/resume, losses.csv/png in ``out_dir``.
+
+    ``renderer``: a SoftSilhouetteRenderer sized ``cfg.loss.mask_size`` or None (built here).
+    ``keypoint_set``: KeypointSet matching the dataset's keypoints (required if it has any).
+    ``init_checkpoint``: weights to start from (e.g. the base network for ``parent``); ignored
+    when ``out_dir`` already holds a checkpoint to resume. Returns the loss history.
+    """
+    cfg = cfg if isinstance(cfg, SingleFrameTrainConfig) else SingleFrameTrainConfig.from_dict(cfg, "train")
+    if dataset.keypoints is not None and keypoint_set is None:
+        raise ValueError("train_single_frame: the dataset has keypoints but no keypoint_set was given")
+    if dataset.image_size != net.config.image_size:
+        raise ValueError(f"{dataset.name}: crops are {dataset.image_size} px, network expects {net.config.image_size}")
+    seed_everything(cfg.seed)
+    device = select_device(cfg.device)
+    if init_checkpoint is not None:
+        load_model_weights(net, init_checkpoint)
+    net.to(device)
+    model.to(device)
+    scene = Scene(model, keypoint_set, dataset.image_size, cfg.loss.mask_size, cfg.loss.silhouette_sigma, renderer)
+    priors = Priors(model, net.config.shape_family).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)  # type: ignore[arg-type]
+    n = len(dataset)
+
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        perm = torch.randperm(n, generator=gen).numpy()
+        batches = [perm[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
+        if len(batches) > 1 and len(batches[-1]) == 1:  # BatchNorm cannot train on one sample
+            batches = batches[:-1]
+        if cfg.max_steps_per_epoch:
+            batches = batches[: cfg.max_steps_per_epoch]
+        _set_train_mode(net, cfg.freeze_bn)
+        sums: dict[str, float] = {}
+        for idx in progress(batches, cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}"):
+            batch = augment(dataset.batch(idx), cfg.augment, gen).to(device)
+            opt.zero_grad(set_to_none=True)
+            total, logged = batch_losses(net, scene, priors, batch, cfg)
+            total.backward()
+            opt.step()
+            for k, v in logged.items():
+                sums[k] = sums.get(k, 0.0) + v / len(batches)
+        return sums
+
+    extra = {"net_config": net.config.to_dict(), "train_config": cfg.to_dict()}
+    return fit(net, opt, cfg.epochs, epoch_fn, out_dir, cfg.checkpoint_every, extra, name="single_frame")
+
+
+def load_single_frame_net(path: str | Path, model: nn.Module) -> SingleFrameNet:
+    """Rebuild a SingleFrameNet from a checkpoint written by :func:`train_single_frame`."""
+    state = load_checkpoint(path)
+    if "net_config" not in state:
+        raise ValueError(f"checkpoint {path} has no 'net_config'; not written by train_single_frame")
+    cfg = NetConfig.from_dict(state["net_config"], f"{path}:net_config")
+    cfg.pretrained = None  # weights come from the checkpoint
+    net = build_single_frame_net(cfg, model)
+    load_model_weights(net, path)
+    return net
+
+
+@torch.no_grad()
+def predict_single_frame(
+    net: SingleFrameNet, crops: np.ndarray | torch.Tensor, batch_size: int = 32, device: str | torch.device | None = None
+) -> SMALParams:
+    """Eval-mode predictions for crops (N, S, S, 3) uint8/float -> SMALParams (N,) on CPU."""
+    device = device or next(net.parameters()).device
+    was = net.training
+    net.eval()
+    outs = []
+    try:
+        for i in range(0, len(crops), batch_size):
+            outs.append(net(crops_to_tensor(crops[i : i + batch_size]).to(device)).detach().to("cpu"))
+    finally:
+        net.train(was)
+    return SMALParams.cat(outs)

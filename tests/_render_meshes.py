@@ -1,0 +1,27 @@
+"""Test meshes for the render tests (built here so the tests do not depend on smal4v.model)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import trimesh
+
+
+def ellipsoid(subdivisions: int = 3, radii=(1.5, 0.6, 0.8), centre=(0.0, 0.0, 5.0),
+              dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Closed CCW-outward ellipsoid (icosphere scaled), vertices in the camera frame."""
+    m = trimesh.creation.icosphere(subdivisions=subdivisions)
+    v = torch.tensor(m.vertices, dtype=dtype) * torch.tensor(radii, dtype=dtype) + torch.tensor(centre, dtype=dtype)
+    return v, torch.tensor(m.faces, dtype=torch.long)
+
+
+def polygon_fan(n: int, radius: float, depth: float, dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Regular n-gon at constant depth facing the camera, as a triangle fan (front-facing)."""
+    ang = torch.arange(n, dtype=dtype) * (2 * math.pi / n)
+    rim = torch.stack([radius * torch.cos(ang), radius * torch.sin(ang), torch.full_like(ang, depth)], 1)
+    v = torch.cat([torch.tensor([[0.0, 0.0, depth]], dtype=dtype), rim])
+    i = torch.arange(n)
+    # (centre, next, current): clockwise in pixels (y down) == facing the camera
+    f = torch.stack([torch.zeros(n, dtype=torch.long), (i + 1) % n + 1, i + 1], 1)
+    return v, f

@@ -1,0 +1,7 @@
+"""Rule densify_silhouettes: frames + sparse masks -> silhouettes.h5 (every frame)."""
+from smal4v.segment.densify import densify_sequence
+from smal4v.stage_log import stage_log
+
+with stage_log(snakemake) as created_by:  # noqa: F821
+    densify_sequence(snakemake.input.frames, snakemake.input.annotations,  # noqa: F821
+                     snakemake.output.silhouettes, snakemake.params.cfg, created_by)  # noqa: F821
