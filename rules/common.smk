@@ -27,7 +27,9 @@ def annotation_inputs(wildcards):
     """Files a sequence's annotations are read from: keypoints json, masks, ground truth."""
     row = SHEET[wildcards.seq]
     files = {"source": row.source}
-    if row.annotations:
+    if row.format == "badja":
+        files["keypoints"] = row.annotations  # the BADJA json itself
+    elif row.annotations:
         files["keypoints"] = os.path.join(row.annotations, "keypoints.json")
     if row.ground_truth:
         files["ground_truth"] = row.ground_truth

@@ -9,7 +9,7 @@ rule import_annotations:
         ground_truth=SEQ_DIR + "/ground_truth.h5",
     params:
         row=sheet_row,
-        cfg=config["annotations"],
+        cfg={**config["annotations"], "max_frames": config["frames"]["max_frames"]},
         keypoint_set=config["keypoint_set"],
     log:
         RESULTS + "/logs/import_annotations/{seq}.log",

@@ -10,7 +10,6 @@ rule predict:
     wildcard_constraints:
         variant="base|parent",
     params:
-        network=config["network"],
         model=config["model"],
         keypoint_set=config["keypoint_set"],
         device=config["device"],

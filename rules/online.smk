@@ -9,7 +9,7 @@ rule encode_features:
     output:
         features=SEQ_DIR + "/features.h5",
     params:
-        network=config["network"],
+        model=config["model"],
         device=config["device"],
     log:
         RESULTS + "/logs/encode_features/{seq}.log",
@@ -37,7 +37,6 @@ rule train_online:
         curve=report(SEQ_DIR + "/online_losses.png", category="Training"),
     params:
         cfg=config["online"],
-        network=config["network"],
         model=config["model"],
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],
@@ -63,7 +62,6 @@ use rule train_online as train_online_single with:
         curve=report(SEQ_DIR + "/online_single_losses.png", category="Training"),
     params:
         cfg=config["online_single"],
-        network=config["network"],
         model=config["model"],
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],

@@ -14,10 +14,12 @@ def _sheet(tmp_path, body):
 
 
 def test_rows_and_splits(tmp_path):
-    rows = load_sequence_sheet(_sheet(tmp_path, "b\tsmal4v\tv.mp4\ta\ttest\na\tbadja\tf/\tj.json\ttrain\n"))
-    assert list(rows) == ["b", "a"]
+    body = "b\tsmal4v\tv.mp4\ta\ttest\na\tbadja\tf/\tj.json\ttrain\nc\tbadja\tg/\tk.json\ttrain+test\n"
+    rows = load_sequence_sheet(_sheet(tmp_path, body))
+    assert list(rows) == ["b", "a", "c"]
     assert rows["a"].format == "badja" and rows["a"].ground_truth == ""
-    assert sequences_in_split(rows, "test") == ["b"]
+    assert sequences_in_split(rows, "test") == ["b", "c"]
+    assert sequences_in_split(rows, "train") == ["a", "c"]
 
 
 @pytest.mark.parametrize(
@@ -25,6 +27,7 @@ def test_rows_and_splits(tmp_path):
     [
         ("a\tvideo\tv.mp4\ta\ttest\n", "format 'video'"),
         ("a\tsmal4v\tv.mp4\ta\tholdout\n", "split 'holdout'"),
+        ("a\tsmal4v\tv.mp4\ta\ttrain+val\n", "split 'train\\+val'"),
         ("a\tsmal4v\tv.mp4\ta\ttest\na\tsmal4v\tw.mp4\ta\ttest\n", "line 3: duplicate"),
         ("a b\tsmal4v\tv.mp4\ta\ttest\n", "bad sequence name"),
         ("a\tsmal4v\t\ta\ttest\n", "empty source"),

@@ -5,7 +5,7 @@ import torch
 
 from smal4v.render import Camera, ShadedRenderer, rasterize_hard
 
-from _render_meshes import ellipsoid
+from test_render_meshes import ellipsoid
 
 
 def test_mask_depth_background_and_light():

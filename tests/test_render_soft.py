@@ -9,7 +9,7 @@ from smal4v.render import Camera, SoftSilhouetteRenderer, make_silhouette_render
 from smal4v.render.neural_renderer_backend import neural_renderer_available
 from smal4v.render.soft_rasterizer import face_neighbours
 
-from _render_meshes import ellipsoid, polygon_fan
+from test_render_meshes import ellipsoid, polygon_fan
 
 
 def _iou(a, b):
@@ -106,3 +106,17 @@ def test_backend_selection():
             make_silhouette_renderer("neural_renderer", 64)
     with pytest.raises(ValueError, match="unknown"):
         make_silhouette_renderer("opengl", 64)
+
+
+def test_no_cracks_inside_and_sigma_per_call():
+    v, f = ellipsoid(3)
+    cam = Camera(160.0, 96)
+    rend = SoftSilhouetteRenderer(96)
+    occ = rend(v[None], f, cam)[0]
+    hard = rasterize_hard(v[None], f, cam)[0]
+    inner = hard & ~torch.nn.functional.max_pool2d((~hard)[None, None].double(), 3, 1, 1)[0, 0].bool()
+    assert occ[inner].min() > 0.99          # shared edges do not show as soft cracks
+    blurry = rend(v[None], f, cam, sigma=2.0)[0]
+    partial = lambda o: ((o > 0.05) & (o < 0.95)).sum().item()  # noqa: E731
+    assert partial(blurry) > 3 * partial(occ)
+    assert rend.sigma == 0.1

@@ -13,7 +13,7 @@ import torch
 
 from smal4v.data.annotations import read_annotation_dir
 from smal4v.data.artifacts import read_artifact
-from smal4v.data.synthetic import SynthConfig, generate_sequence, visible_keypoints
+from smal4v.data.synthetic import GENERIC_TRAINING_CFG, SynthConfig, generate_sequence, visible_keypoints
 from smal4v.data.video import read_video
 
 W, H, T = 80, 64, 10  # non-square on purpose: catches W/H mix-ups
@@ -191,3 +191,14 @@ def test_config_errors_name_the_key():
         SynthConfig.from_dict({"gaits": ["gallop"]})
     with pytest.raises(ValueError, match="image_size"):
         SynthConfig.from_dict({"image_size": [8, 8]})
+
+
+def test_generic_training_mode_annotates_every_frame(tmp_path, model):
+    cfg = {**GENERIC_TRAINING_CFG, "image_size": [48, 48], "n_frames": 3, "write_video": False,
+           "texture": False, "background": "plain"}
+    generate_sequence(tmp_path / "g", 1, cfg, family="cat", model=model)
+    ann = read_annotation_dir(tmp_path / "g" / "annotations")
+    assert sorted(ann.keypoints) == [0, 1, 2] and sorted(ann.masks) == [0, 1, 2]
+    assert not (tmp_path / "g" / "video.mp4").exists()
+    gt = _gt(tmp_path / "g")
+    assert gt["masks"].shape == (3, 48, 48) and gt["masks"].any(axis=(1, 2)).all()

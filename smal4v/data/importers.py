@@ -15,6 +15,7 @@ import numpy as np
 
 from smal4v.data import artifacts
 from smal4v.data.annotations import import_annotations
+from smal4v.data.badja import import_badja_annotations
 from smal4v.data.video import probe_video
 
 GROUND_TRUTH_3D = ("vertices", "joints", "betas", "pose", "trans", "focal")
@@ -40,12 +41,17 @@ def import_sequence(row: Mapping[str, str], annotations_out: str | Path, ground_
                     created_by: str = "import_annotations") -> None:
     """Write both artifacts of one sequence (``row``: a sheet row as a dict)."""
     fmt = row["format"]
-    if fmt not in ("synthetic", "smal4v"):
+    if fmt not in ("synthetic", "smal4v", "badja"):
         raise ValueError(f"sequence {row['name']}: format {fmt!r} has no importer yet")
     n_frames, frame_size, _ = probe_video(row["source"], cfg.get("max_frames"))
-    datasets, attrs = import_annotations(
-        row["annotations"], n_frames, frame_size, cfg.get("heldout_every", 2), cfg.get("heldout_offset", 1),
-        keypoint_set, keypoint_names, drop_out_of_range=cfg.get("max_frames") is not None)
+    split = (cfg.get("heldout_every", 2), cfg.get("heldout_offset", 1), keypoint_set, keypoint_names)
+    if fmt == "badja":
+        datasets, attrs = import_badja_annotations(
+            row["annotations"], row["source"], n_frames, frame_size, *split, masks=cfg.get("davis_masks", "auto"),
+            full_size=cfg.get("full_resolution_size"), max_frames=cfg.get("max_frames"))
+    else:
+        datasets, attrs = import_annotations(row["annotations"], n_frames, frame_size, *split,
+                                             drop_out_of_range=cfg.get("max_frames") is not None)
     ground_truth = ground_truth_from_annotations(datasets)
     gt_attrs: dict[str, Any] = {"keypoint_names": attrs["keypoint_names"]}
     if row.get("ground_truth"):

@@ -16,6 +16,8 @@ import pandas as pd
 
 FORMATS = ("synthetic", "smal4v", "badja")
 SPLITS = ("generic", "train", "test")
+"""A row's split is one of these, or several joined by ``+`` (``train+test``: a video whose
+training frames fine-tune the parent and which is then trained online and evaluated)."""
 REQUIRED_COLUMNS = ("name", "format", "source", "annotations", "split")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -55,8 +57,8 @@ def load_sequence_sheet(path: str | Path) -> dict[str, SequenceRow]:
             raise SheetError(f"{where}: duplicate sequence name {row.name!r}")
         if row.format not in FORMATS:
             raise SheetError(f"{where}: format {row.format!r} is not one of {FORMATS}")
-        if row.split not in SPLITS:
-            raise SheetError(f"{where}: split {row.split!r} is not one of {SPLITS}")
+        if not row.split or any(part not in SPLITS for part in row.split.split("+")):
+            raise SheetError(f"{where}: split {row.split!r} is not one of {SPLITS} (or several joined by '+')")
         if not row.source:
             raise SheetError(f"{where}: empty source for {row.name!r}")
         rows[row.name] = row
@@ -67,4 +69,4 @@ def load_sequence_sheet(path: str | Path) -> dict[str, SequenceRow]:
 
 def sequences_in_split(rows: dict[str, SequenceRow], split: str) -> list[str]:
     """Names of the sequences of one split, in sheet order."""
-    return [name for name, row in rows.items() if row.split == split]
+    return [name for name, row in rows.items() if split in row.split.split("+")]

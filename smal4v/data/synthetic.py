@@ -53,7 +53,7 @@ zoom                       0.12                               relative distance 
 pan                        0.06                               camera aim jitter (fraction of the image)
 allow_exit                 false                              allow the animal to leave the frame partly
 texture                    true                               patterned fur; false: plain family colour
-background                 "clutter"                          clutter | plain (untextured ground/sky)
+background                 "clutter"                          clutter | plain (flat ground and sky colours)
 clutter                    60                                 random shapes on the ground texture
 ambient                    [0.35, 0.6]                        ambient light range
 light_drift_deg            15                                 slow light direction drift over a sequence
@@ -71,6 +71,7 @@ write_frames               false                              also write frames/
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -463,6 +464,7 @@ def _appearance(rest: np.ndarray, family: str, length: float, c: SynthConfig, r_
     if c.background == "plain":
         env.ground[:] = env.ground.reshape(-1, 3).mean(0).astype(np.uint8)
         env.ground_far[:] = env.ground[0, 0]
+        env.panorama[:] = env.haze.astype(np.uint8)
     return colours, pattern, env
 
 
@@ -572,3 +574,22 @@ def generate_dataset(out_root: str | Path, n_sequences: int, seed: int,
         path = Path(out_root) / name_format.format(index=i)
         infos.append(generate_sequence(path, sequence_seed(seed, i), c, family=fam, model=model))
     return infos
+
+
+DEMO_SETS: dict[str, dict[str, Any]] = {"generic": GENERIC_TRAINING_CFG, "dataset": {}}
+"""Built-in overrides of the workflow's demo sets (the config's ``demo.<set>`` goes on top)."""
+
+
+def demo_sequence(out_dir: str | Path, set_name: str, sequence: str, cfg: Mapping[str, Any], seed: int) -> SequenceInfo:
+    """One sequence of a workflow demo set: the trailing number of ``sequence`` is its index,
+    which picks its family (cycling through ``families``) and, with the set, its seed."""
+    if set_name not in DEMO_SETS:
+        raise ValueError(f"demo set {set_name!r} is not one of {sorted(DEMO_SETS)}")
+    digits = re.search(r"(\d+)$", sequence)
+    if digits is None:
+        raise ValueError(f"demo sequence name {sequence!r} must end in its index, e.g. {sequence}_00")
+    index = int(digits.group(1))
+    merged = SynthConfig.from_dict({**DEMO_SETS[set_name], **dict(cfg)})
+    family = merged.families[index % len(merged.families)]
+    set_offset = sorted(DEMO_SETS).index(set_name) * 100_003
+    return generate_sequence(out_dir, sequence_seed(seed + set_offset, index), merged, family=family)

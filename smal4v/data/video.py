@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import imageio.v3 as iio
 import numpy as np
@@ -138,21 +140,25 @@ def _check_frames(frames: np.ndarray, path: Path) -> np.ndarray:
 
 
 def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, quality_crf: int = 18) -> Path:
-    """Write an H.264 (libx264, yuv420p) MP4; odd sizes are padded to even with black."""
+    """Write an H.264 (libx264, yuv420p) MP4; odd sizes are padded to even with black.
+
+    One encoder thread and a fixed CRF make the bytes depend only on the frames (libx264's
+    multi-threaded output varies with the machine's load).
+    """
     path = Path(path)
     frames = _pad_even(_check_frames(frames, path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
-        iio.imwrite(
-            tmp,
-            frames,
-            plugin="pyav",
-            codec="libx264",
-            fps=fps,
-            out_pixel_format="yuv420p",
-            extension=path.suffix,
-        )
+        with av.open(str(tmp), mode="w") as container:
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = "yuv420p"
+            stream.thread_count = 1
+            stream.options = {"crf": str(int(quality_crf)), "threads": "1"}
+            for frame in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(stream.encode(None))
         os.replace(tmp, path)
     except Exception as exc:
         tmp.unlink(missing_ok=True)

@@ -33,7 +33,7 @@ def mesh_overlay(frame: np.ndarray, vertices: np.ndarray, faces: np.ndarray, foc
     """Blend a shaded render of one mesh (camera-frame vertices) over a frame."""
     h, w = frame.shape[:2]
     camera = Camera(torch.tensor([float(focal)]), (h, w), torch.as_tensor(principal, dtype=torch.float32)[None])
-    colours = np.broadcast_to(np.asarray(colour, dtype=np.float32), (len(vertices), 3))
+    colours = np.tile(np.asarray(colour, dtype=np.float32), (len(vertices), 1))
     result = ShadedRenderer((h, w)).render(torch.as_tensor(vertices, dtype=torch.float32), faces, camera,
                                            vertex_colors=colours)
     out = frame.astype(np.float32)
@@ -70,3 +70,24 @@ def overlay_frames(frames: np.ndarray, annotations_kp: np.ndarray, predictions: 
             panels.append(label(img, variant))
         out.append(np.concatenate([cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in panels], axis=1))
     return np.stack(out)
+
+
+def render_sequence_overlays(frames_path: str, annotations_path: str, predictions_paths: dict[str, str],
+                             model_spec: str, cfg: dict, out_video: str, out_gif: str, out_meshes: str,
+                             mesh_variant: str = "online") -> None:
+    """The ``render_overlays`` stage: side-by-side MP4 + GIF and per-frame OBJ meshes."""
+    from smal4v.data.artifacts import read_artifact
+    from smal4v.data.video import write_gif, write_mp4
+    from smal4v.evaluate.meshes import write_obj_sequence
+    from smal4v.model import load_model
+
+    fr = read_artifact(frames_path, "frames", ["frames"])
+    kp = read_artifact(annotations_path, "annotations", ["keypoints"])["keypoints"]
+    faces = load_model(model_spec).faces.numpy()
+    predictions = {v: read_artifact(p, "predictions") for v, p in predictions_paths.items()}
+    video = overlay_frames(fr["frames"], kp, predictions, faces, int(cfg.get("panel_height", 240)))
+    fps = float(cfg.get("fps", fr["attrs"]["fps"]))
+    write_mp4(out_video, video, fps=fps)
+    write_gif(out_gif, video, fps=fps, max_side=int(cfg.get("gif_max_side", 640)))
+    variant = mesh_variant if mesh_variant in predictions else next(iter(predictions))
+    write_obj_sequence(out_meshes, predictions[variant]["vertices"], faces)

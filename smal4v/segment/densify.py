@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from smal4v.data import artifacts
+from smal4v.segment.combine import densify_osvos_flow
 from smal4v.segment.flow import densify_flow
+from smal4v.segment.osvos import densify_osvos
 
 Densifier = Callable[[np.ndarray, np.ndarray, np.ndarray, Mapping[str, Any]], tuple[np.ndarray, np.ndarray]]
-METHODS: dict[str, Densifier] = {"flow": densify_flow}
+METHODS: dict[str, Densifier] = {"flow": densify_flow, "osvos": densify_osvos, "osvos+flow": densify_osvos_flow}
 
 
 def densify_sequence(frames_path: str | Path, annotations_path: str | Path, out_path: str | Path,

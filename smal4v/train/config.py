@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
+from smal4v.nets.heads import DEFAULT_ROOT_ROTATION
+
 T = TypeVar("T", bound="_Base")
 
 LOSS_TERMS: tuple[str, ...] = (
@@ -70,7 +72,7 @@ class NetConfig(_Base):
     shape_family: str | None = None  # family name: its mean initialises the betas bias
     focal_rel: float = 2.0  # default focal = focal_rel * image_size (crop pixels)
     fill: float = 0.65  # default depth: rest animal spans this fraction of the crop
-    root_rotation: list[float] = field(default_factory=lambda: [1.5707963267948966, 0.0, 0.0])  # side view
+    root_rotation: list[float] = field(default_factory=lambda: list(DEFAULT_ROOT_ROTATION))  # side view (nets/heads.py)
     init_std: float = 1e-3  # N(0, init_std) init of head weights and bias noise
 
 
@@ -82,7 +84,7 @@ class LossConfig(_Base):
     tversky_beta: float = 0.4
     temporal_order: int = 2  # 1 = first differences (velocity), 2 = second (acceleration)
     mask_size: int = 64  # silhouettes rendered/compared at this side (<= image_size) to save CPU
-    silhouette_sigma: float = 0.1  # soft rasteriser edge softness, pixels at mask_size
+    silhouette_sigma: float = 0.2  # soft rasteriser edge softness, pixels at mask_size
 
 
 @dataclass

@@ -15,7 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from smal4v.model.priors import JointLimitLoss, PosePriorLoss, ShapePriorLoss
 from smal4v.nets.params import SMALParams
+from smal4v.render.camera import Camera
+from smal4v.render.soft_rasterizer import SoftSilhouetteRenderer
 
 
 @dataclass
@@ -29,31 +32,26 @@ class Scene:
     """Model + keypoint set + cameras for a crop of ``image_size`` px."""
 
     def __init__(
-        self, model: nn.Module, keypoint_set: Any, image_size: int, mask_size: int = 64, sigma: float = 0.5,
+        self, model: nn.Module, keypoint_set: Any, image_size: int, mask_size: int = 64, sigma: float = 0.1,
         renderer: Any | None = None,
     ) -> None:
-        from smal4v.render import camera as cam_mod
-
         self.model = model
         self.keypoint_set = keypoint_set
         self.image_size = int(image_size)
         self.mask_size = int(mask_size) if mask_size else int(image_size)
-        self._Camera = cam_mod.Camera
         if renderer is None:
-            from smal4v.render.soft_rasterizer import SoftSilhouetteRenderer
-
             renderer = SoftSilhouetteRenderer(self.mask_size, sigma=sigma)
         self.renderer = renderer
 
     def __call__(self, params: SMALParams, silhouette: bool = True) -> SceneOutput:
         """params with batch (B,) -> SceneOutput."""
         out = self.model(params.betas, params.pose, params.trans, params.limb_scale)
-        cam = self._Camera(params.focal, self.image_size)
+        cam = Camera(params.focal, self.image_size)
         kp3d = self.keypoint_set.select(out, self.model)
         kp = cam.project(kp3d)
         sil = None
         if silhouette:
-            small = self._Camera(params.focal * (self.mask_size / self.image_size), self.mask_size)
+            small = Camera(params.focal * (self.mask_size / self.image_size), self.mask_size)
             sil = self.renderer(out.vertices, self.model.faces, small)
         return SceneOutput(vertices=out.vertices, keypoints=kp, silhouette=sil)
 
@@ -69,8 +67,6 @@ class Priors(nn.Module):
 
     def __init__(self, model: nn.Module, shape_family: str | None) -> None:
         super().__init__()
-        from smal4v.model.priors import JointLimitLoss, PosePriorLoss, ShapePriorLoss
-
         prior = getattr(model, "pose_prior", None)
         self.pose = PosePriorLoss(prior) if prior is not None else None
         self.limits = JointLimitLoss(prior.limits) if prior is not None and prior.limits is not None else None

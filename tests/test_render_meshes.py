@@ -25,3 +25,14 @@ def polygon_fan(n: int, radius: float, depth: float, dtype=torch.float64) -> tup
     # (centre, next, current): clockwise in pixels (y down) == facing the camera
     f = torch.stack([torch.zeros(n, dtype=torch.long), (i + 1) % n + 1, i + 1], 1)
     return v, f
+
+
+def test_meshes_are_closed_and_outward():
+    v, f = ellipsoid(2, centre=(0.0, 0.0, 0.0))
+    m = trimesh.Trimesh(v.numpy(), f.numpy(), process=False)
+    assert m.is_watertight and m.is_winding_consistent and m.volume > 0
+    assert 0.95 < m.volume / (4 / 3 * math.pi * 1.5 * 0.6 * 0.8) < 1.0   # inscribed polyhedron
+    pv, pf = polygon_fan(8, 1.0, 2.0)
+    tri = pv[pf]
+    normal = torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=1)
+    assert (normal[:, 2] < 0).all()          # normals point back to the camera (-z)

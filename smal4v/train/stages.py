@@ -1,0 +1,201 @@
+"""Workflow stages around the networks: HDF5 artifacts in, trained networks and predictions out.
+
+Networks work on square crops with a *crop camera* (principal point at the crop centre, focal in
+crop pixels). Its full-frame equivalent is a camera with focal ``f * side / S`` and principal
+point at the crop window's centre, so predictions are stored per frame with ``focal`` and
+``principal`` in original-frame pixels and ``vertices`` in that camera's frame.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from smal4v.data import artifacts
+from smal4v.data.cropping import crop_mask, full_camera_from_crop, original_to_crop
+from smal4v.model import load_keypoint_set, load_model
+from smal4v.nets.params import SMALParams
+from smal4v.nets.single_frame import build_single_frame_net
+from smal4v.render import Camera, rasterize_hard
+from smal4v.train.config import NetConfig
+from smal4v.train.datasets import FrameDataset
+from smal4v.train.loop import select_device
+from smal4v.train.online import SequenceData, train_online
+from smal4v.train.single_frame import load_single_frame_net, predict_single_frame, train_single_frame
+
+SPLIT_TRAIN = 1
+
+
+def _with_run_settings(cfg: Mapping[str, Any], seed: int, device: str) -> dict[str, Any]:
+    """A stage's training config with the workflow-wide seed and device filled in."""
+    return {**dict(cfg), "seed": int(seed), "device": device}
+
+
+def crop_keypoints(keypoints: np.ndarray, windows: np.ndarray, size: int) -> np.ndarray:
+    """(N,K,3) original-pixel keypoints -> crop pixels; points leaving the crop become invisible."""
+    out = keypoints.astype(np.float32).copy()
+    out[..., :2] = original_to_crop(keypoints[..., :2], windows[:, None, :], size)
+    inside = (out[..., :2] >= 0).all(-1) & (out[..., :2] <= size).all(-1)
+    out[..., 2] = np.where(inside, out[..., 2], 0.0)
+    return out
+
+
+def crop_masks(masks: np.ndarray, windows: np.ndarray, size: int) -> np.ndarray:
+    """(N,H,W) bool masks -> (N,S,S) float crops in [0, 1]."""
+    return np.stack([crop_mask(m, w, size) for m, w in zip(masks, windows)]).astype(np.float32)
+
+
+def crop_ground_truth(gt: Mapping[str, np.ndarray], windows: np.ndarray, size: int, frame_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Synthetic 3D ground truth (full-frame camera, principal at the image centre) expressed
+    for the crop camera: focal scaled by S/side; translation shifted so the root projects where
+    it does in the crop (the crop camera's principal point differs from the frame's: exact at
+    the root's depth, approximate elsewhere)."""
+    scale = size / windows[:, 2]
+    focal = gt["focal"] * scale
+    h, w = frame_hw
+    principal_in_crop = (np.array([w / 2.0, h / 2.0])[None] - windows[:, :2]) * scale[:, None]
+    root_depth = gt["joints"][:, 0, 2]
+    shift = root_depth[:, None] * (principal_in_crop - size / 2.0) / focal[:, None]
+    trans = gt["trans"].copy()
+    trans[:, :2] += shift
+    return {"betas": gt["betas"], "pose": gt["pose"], "trans": trans, "focal": focal}
+
+
+def base_dataset(frames_paths: Sequence[str], ground_truth_paths: Sequence[str]) -> FrameDataset:
+    """Every frame of the generic synthetic sequences with dense keypoints, masks and 3D truth."""
+    images, kps, masks, gts = [], [], [], []
+    for frames_path, gt_path in zip(frames_paths, ground_truth_paths):
+        fr = artifacts.read_artifact(frames_path, "frames", ["crops", "crop_boxes", "frames"])
+        gt = artifacts.read_artifact(gt_path, "ground_truth")
+        missing = [k for k in ("betas", "pose", "trans", "focal", "joints") if k not in gt]
+        if missing:
+            raise ValueError(f"{gt_path}: base training needs 3D ground truth, missing {missing}")
+        size = fr["crops"].shape[1]
+        images.append(fr["crops"])
+        kps.append(crop_keypoints(gt["keypoints"], fr["crop_boxes"], size))
+        masks.append(crop_masks(gt["masks"], fr["crop_boxes"], size))
+        gts.append(crop_ground_truth(gt, fr["crop_boxes"], size, fr["frames"].shape[1:3]))
+    return FrameDataset(np.concatenate(images), np.concatenate(kps), np.concatenate(masks),
+                        gt={k: np.concatenate([g[k] for g in gts]) for k in gts[0]}, name="base training set")
+
+
+def parent_dataset(frames_paths: Sequence[str], annotations_paths: Sequence[str], silhouettes_paths: Sequence[str]) -> FrameDataset:
+    """The training-split annotated frames of the dataset's training videos: crops, their
+    keypoints and their (densified) silhouettes; held-out frames are never read."""
+    images, kps, masks = [], [], []
+    for frames_path, ann_path, sil_path in zip(frames_paths, annotations_paths, silhouettes_paths):
+        ann = artifacts.read_artifact(ann_path, "annotations", ["keypoints", "keypoint_split"])
+        frames = np.flatnonzero(ann["keypoint_split"] == SPLIT_TRAIN)
+        if len(frames) == 0:
+            continue
+        fr = artifacts.read_artifact(frames_path, "frames", ["crops", "crop_boxes"])
+        sil = artifacts.read_artifact(sil_path, "silhouettes", ["masks"])["masks"]
+        size = fr["crops"].shape[1]
+        windows = fr["crop_boxes"][frames]
+        images.append(fr["crops"][frames])
+        kps.append(crop_keypoints(ann["keypoints"][frames], windows, size))
+        masks.append(crop_masks(sil[frames], windows, size))
+    if not images:
+        raise ValueError(f"no training-split annotated frame in {list(annotations_paths)}: nothing to fine-tune the parent on")
+    return FrameDataset(np.concatenate(images), np.concatenate(kps), np.concatenate(masks), name="parent training set")
+
+
+def _save_network(work_dir: Path, out_model: str, out_losses: str, out_curve: str) -> None:
+    """Copy a finished training run's checkpoint, loss table and curve to the rule outputs."""
+    for src, dst in (("checkpoint.pt", out_model), ("losses.csv", out_losses), ("losses.png", out_curve)):
+        shutil.copyfile(work_dir / src, dst)
+
+
+def train_network(dataset: FrameDataset, network_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], model_spec: str,
+                  keypoint_set: str, seed: int, device: str, out_model: str, out_losses: str, out_curve: str,
+                  init: str | None = None) -> None:
+    """Train a single-frame network (``base`` from scratch, ``parent`` from ``init``).
+
+    Work happens in ``<out_model>.work/`` so an interrupted run resumes from its last epoch.
+    """
+    model = load_model(model_spec)
+    cfg = _with_run_settings(train_cfg, seed, device)
+    if init is not None:
+        net = load_single_frame_net(init, model)
+    else:
+        net = build_single_frame_net(NetConfig.from_dict(dict(network_cfg), "network"), model)
+    work_dir = Path(f"{out_model}.work")
+    train_single_frame(net, model, None, dataset, cfg, work_dir, init_checkpoint=None,
+                       keypoint_set=load_keypoint_set(keypoint_set))
+    _save_network(work_dir, out_model, out_losses, out_curve)
+    shutil.rmtree(work_dir)
+
+
+def encode_features(network_path: str, frames_path: str, out_path: str, model_spec: str, device: str,
+                    created_by: str) -> None:
+    """Frozen features of every crop of a sequence with the parent's encoder (once per sequence)."""
+    net = load_single_frame_net(network_path, load_model(model_spec))
+    crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
+    dev = select_device(device)
+    features = net.encoder.to(dev).encode_frames(crops, device=dev)
+    artifacts.write_artifact(out_path, "features", {"features": features}, {"encoder": net.config.backbone}, created_by)
+
+
+def online_sequence_data(features_path: str, frames_path: str, annotations_path: str, silhouettes_path: str,
+                         name: str) -> SequenceData:
+    """What online training may see of one video: features, training-split keypoints (held-out
+    frames are blanked) and the densified silhouette of every frame, all in crop coordinates."""
+    features = artifacts.read_artifact(features_path, "features")["features"]
+    fr = artifacts.read_artifact(frames_path, "frames", ["crop_boxes", "crops"])
+    ann = artifacts.read_artifact(annotations_path, "annotations", ["keypoints", "keypoint_split"])
+    sil = artifacts.read_artifact(silhouettes_path, "silhouettes", ["masks"])["masks"]
+    size = fr["crops"].shape[1]
+    keypoints = crop_keypoints(ann["keypoints"], fr["crop_boxes"], size)
+    keypoints[ann["keypoint_split"] != SPLIT_TRAIN, :, 2] = 0.0
+    return SequenceData(features, keypoints, crop_masks(sil, fr["crop_boxes"], size), size, name=name)
+
+
+def predictions_artifact(params: SMALParams, frames_path: str, model_spec: str, keypoint_set: str, variant: str,
+                         out_path: str, created_by: str) -> None:
+    """Per-frame crop-camera parameters -> the ``predictions`` artifact in original-frame pixels:
+    model parameters, camera-frame vertices, projected keypoints and hard silhouettes."""
+    model = load_model(model_spec)
+    kps = load_keypoint_set(keypoint_set)
+    fr = artifacts.read_artifact(frames_path, "frames", ["crop_boxes", "crops", "frames"])
+    size = fr["crops"].shape[1]
+    h, w = fr["frames"].shape[1:3]
+    focal, principal = full_camera_from_crop(params.focal.numpy(), fr["crop_boxes"], size)
+    with torch.no_grad():
+        out = model(params.betas, params.pose, params.trans, params.limb_scale)
+        camera = Camera(torch.as_tensor(focal, dtype=torch.float32), (h, w), torch.as_tensor(principal, dtype=torch.float32))
+        keypoints_2d = camera.project(kps.select(out, model))
+        silhouettes = torch.cat([rasterize_hard(out.vertices[i:i + 16], model.faces,
+                                                Camera(camera.focal[i:i + 16], (h, w), camera.principal[i:i + 16]))
+                                 for i in range(0, len(out.vertices), 16)])
+    datasets = {k: v for k, v in params.to_numpy().items() if v is not None}
+    datasets.update(focal=focal, principal=principal, keypoints_2d=keypoints_2d.numpy(),
+                    silhouettes=silhouettes.numpy(), vertices=out.vertices.numpy(), joints=out.joints.numpy())
+    artifacts.write_artifact(out_path, "predictions", datasets, {"variant": variant, "keypoint_names": kps.names}, created_by)
+
+
+def predict_variant(network_path: str, frames_path: str, model_spec: str, keypoint_set: str, variant: str, device: str,
+                    out_path: str, created_by: str) -> None:
+    """Predictions of a single-frame network (``base`` or ``parent``) on every frame of a video."""
+    net = load_single_frame_net(network_path, load_model(model_spec)).to(select_device(device))
+    crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
+    params = predict_single_frame(net, crops).detach()
+    predictions_artifact(params, frames_path, model_spec, keypoint_set, variant, out_path, created_by)
+
+
+def train_online_variant(parent_path: str, data: SequenceData, cfg: Mapping[str, Any], model_spec: str,
+                         keypoint_set: str, seed: int, device: str, out_model: str, out_losses: str, out_curve: str) -> SMALParams:
+    """Per-video online training (temporal or single-frame per ``cfg['temporal']``) on top of the
+    parent; returns the merged per-frame predictions (crop camera)."""
+    model = load_model(model_spec)
+    parent = load_single_frame_net(parent_path, model)
+    work_dir = Path(f"{out_model}.work")
+    _, preds, _ = train_online(parent, model, None, data, _with_run_settings(cfg, seed, device), work_dir,
+                               load_keypoint_set(keypoint_set))
+    _save_network(work_dir, out_model, out_losses, out_curve)
+    shutil.rmtree(work_dir)
+    return preds.detach()
