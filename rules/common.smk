@@ -4,7 +4,7 @@ import os
 from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 
 RESULTS = config["results"]
-SHEET = load_sequence_sheet(config["sequences"])
+SHEET = load_sequence_sheet(config["sequences"], RESULTS)
 GENERIC_SEQUENCES = sequences_in_split(SHEET, "generic")
 TRAIN_SEQUENCES = sequences_in_split(SHEET, "train")
 TEST_SEQUENCES = sequences_in_split(SHEET, "test")

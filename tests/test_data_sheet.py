@@ -46,3 +46,9 @@ def test_missing_column_and_file(tmp_path):
         load_sequence_sheet(path)
     with pytest.raises(SheetError, match="not found"):
         load_sequence_sheet(tmp_path / "nope.tsv")
+
+
+def test_results_placeholder(tmp_path):
+    rows = load_sequence_sheet(_sheet(tmp_path, "a\tsynthetic\t{results}/demo/a/video.mp4\t{results}/demo/a/annotations\tgeneric\n"), "out/x")
+    assert rows["a"].source == "out/x/demo/a/video.mp4"
+    assert rows["a"].annotations == "out/x/demo/a/annotations"

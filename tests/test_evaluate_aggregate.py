@@ -24,7 +24,7 @@ def test_means_ignore_nan_and_keep_variants(tmp_path):
     table = pd.read_csv(tmp_path / "t.csv")
     assert list(table.columns) == ["sequence", "variant", "metric", "value", "split"]
     assert set(table.sequence) == {"s1", "s2", "mean"}
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["iou_all.png", "pck_at_0.1_sqrt_area_heldout.png"]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["iou_all.png", "pck_at_0.1_sqrt_area_heldout.png", "summary.png"]
     assert not math.isnan(got[("online", "pck@0.1_sqrt_area")])
 
 

@@ -38,8 +38,15 @@ class SequenceRow:
     ground_truth: str = ""
 
 
-def load_sequence_sheet(path: str | Path) -> dict[str, SequenceRow]:
-    """Read and validate a sequence sheet; return rows keyed by sequence name (sheet order)."""
+PATH_COLUMNS = ("source", "annotations", "ground_truth")
+
+
+def load_sequence_sheet(path: str | Path, results: str = "results") -> dict[str, SequenceRow]:
+    """Read and validate a sequence sheet; return rows keyed by sequence name (sheet order).
+
+    ``{results}`` in a path column is replaced by ``results`` (the workflow's output folder),
+    so sheets of generated demo data follow the configured output location.
+    """
     path = Path(path)
     if not path.is_file():
         raise SheetError(f"sequence sheet {path}: file not found")
@@ -49,7 +56,8 @@ def load_sequence_sheet(path: str | Path) -> dict[str, SequenceRow]:
         raise SheetError(f"sequence sheet {path}: missing column(s) {missing}; has {list(table.columns)}")
     rows: dict[str, SequenceRow] = {}
     for i, record in enumerate(table.to_dict("records"), start=2):
-        row = SequenceRow(**{k: str(record.get(k, "")).strip() for k in (*REQUIRED_COLUMNS, "ground_truth")})
+        values = {k: str(record.get(k, "")).strip() for k in (*REQUIRED_COLUMNS, "ground_truth")}
+        row = SequenceRow(**{k: v.replace("{results}", results) if k in PATH_COLUMNS else v for k, v in values.items()})
         where = f"sequence sheet {path}, line {i}"
         if not _NAME_PATTERN.match(row.name):
             raise SheetError(f"{where}: bad sequence name {row.name!r} (letters, digits, _ . - only)")

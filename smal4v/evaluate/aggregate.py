@@ -34,21 +34,57 @@ def mean_over_sequences(table: pd.DataFrame) -> pd.DataFrame:
     return means[METRIC_COLUMNS]
 
 
+HEADLINE_METRICS: list[tuple[str, str]] = [
+    ("pck@0.1_sqrt_area", "heldout"),
+    ("pck@0.1_bbox", "heldout"),
+    ("iou", "all"),
+    ("jitter", "all"),
+    ("pa_mpvpe", "all"),
+    ("joint_angle_error_deg", "all"),
+    ("J", "heldout"),
+    ("F", "heldout"),
+]
+"""(metric, split) pairs plotted; per-part and per-alpha rows stay in the tables."""
+
+
 def plot_metrics(means: pd.DataFrame, out_dir: str | Path, variants: list[str]) -> list[Path]:
-    """One bar plot per (metric, split): variants side by side; returns the PNG paths."""
+    """A bar plot per headline metric present (variants side by side) plus ``summary.png``
+    with all of them; returns the PNG paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    present = []
+    for metric, split in HEADLINE_METRICS:
+        rows = means[(means.metric == metric) & (means.split == split)]
+        if len(rows):
+            present.append((metric, split, rows.set_index("variant")["value"]))
+    colours = plt.cm.tab10.colors
     written = []
-    for (metric, split), group in means.groupby(["metric", "split"], sort=True):
-        values = group.set_index("variant")["value"].reindex(variants)
-        fig, ax = plt.subplots(figsize=(4.5, 3.0), dpi=100)
-        ax.bar(range(len(variants)), values.to_numpy(), color=plt.cm.tab10.colors[: len(variants)])
-        ax.set_xticks(range(len(variants)), variants, rotation=20)
-        ax.set_title(f"{metric} ({split})")
+
+    def draw(ax: plt.Axes, metric: str, split: str, values: pd.Series) -> None:
+        names = [v for v in variants if v in values.index] + [v for v in values.index if v not in variants]
+        ax.bar(range(len(names)), values.reindex(names).to_numpy(), color=[colours[i % 10] for i in range(len(names))])
+        ax.set_xticks(range(len(names)), names, rotation=25, fontsize=8)
+        ax.set_title(f"{metric} ({split})", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
+
+    for metric, split, values in present:
+        fig, ax = plt.subplots(figsize=(4.5, 3.0), dpi=100)
+        draw(ax, metric, split, values)
         fig.tight_layout()
-        safe = metric.replace("@", "_at_").replace("/", "_")
-        path = out_dir / f"{safe}_{split}.png"
+        path = out_dir / f"{metric.replace('@', '_at_')}_{split}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    if present:
+        cols = min(3, len(present))
+        rows_n = (len(present) + cols - 1) // cols
+        fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.0 * rows_n), dpi=100, squeeze=False)
+        for ax, (metric, split, values) in zip(axes.flat, present):
+            draw(ax, metric, split, values)
+        for ax in list(axes.flat)[len(present):]:
+            ax.axis("off")
+        fig.tight_layout()
+        path = out_dir / "summary.png"
         fig.savefig(path)
         plt.close(fig)
         written.append(path)

@@ -27,8 +27,8 @@ from smal4v.train.loop import seed_everything
 class FusionParams:
     """Settings of the osvos+flow fusion (config ``silhouettes.fusion``)."""
 
-    tau: float = 4.0  # frames; how fast trust moves from flow to OSVOS with distance
-    w_max: float = 0.8  # flow weight on a frame next to an annotated one
+    tau: float = 10.0  # frames; how fast trust moves from flow to OSVOS with distance
+    w_max: float = 0.75  # flow weight on a frame next to an annotated one
 
     @classmethod
     def from_any(cls, params: "FusionParams | Mapping[str, Any] | None") -> "FusionParams":

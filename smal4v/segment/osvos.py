@@ -4,8 +4,9 @@ Workflow (Caelles et al., CVPR 2017): :func:`train_parent` trains :class:`OsvosN
 the frames and masks of the training sequences (resumable, a model file under
 ``results/models/``); :func:`densify_osvos` fine-tunes a copy on the sequence's given masks
 with augmentation (flips, scale/rotation/translation jitter, colour jitter) and predicts every
-frame. Probabilities are calibrated (the balanced loss's prior shift is undone), optionally
-snapped to image edges with a guided filter, thresholded and cleaned. Frames with a given
+frame. Probabilities (optionally with the balanced loss's prior shift undone, ``calibrate``;
+off by default as in the paper: on camel it under-segments) are snapped to image edges with a
+guided filter (``refine: guided``), thresholded and cleaned. Frames with a given
 mask keep it. For temporal consistency see :mod:`smal4v.segment.combine` (``osvos+flow``).
 
 Everything runs at a working resolution (longer side ``work_max_side``); probabilities are
@@ -27,7 +28,7 @@ import torch
 from smal4v.segment.flow import FlowParams, refine_mask
 from smal4v.segment.flow import _check_inputs as check_inputs  # same input contract as flow
 from smal4v.segment.osvos_net import OsvosNet, osvos_loss, prior_logit_shift
-from smal4v.train.loop import fit, load_checkpoint, progress, save_checkpoint, seed_everything
+from smal4v.train.loop import fit, load_checkpoint, progress, save_checkpoint, seed_everything, select_device
 
 MODEL_FORMAT = "smal4v-osvos/1"
 
@@ -71,7 +72,7 @@ class OsvosParams:
     weight_decay: float = 1e-4
     side_weight: float = 0.5  # weight of the deep-supervision side losses
     augment: dict[str, Any] | None = None  # AugmentParams keys
-    calibrate: bool = True  # undo the balanced loss's prior shift before thresholding
+    calibrate: bool = False  # undo the balanced loss's prior shift (measured worse on camel: under-segments)
     threshold: float = 0.5
     refine: str = "guided"  # "guided" (guided-filter edge snapping) or "none"
     guided_radius: int = 4  # in working-resolution pixels
@@ -81,6 +82,7 @@ class OsvosParams:
     keep_largest: bool = True
     batch_infer: int = 4
     threads: int = 0  # torch threads (0: leave torch's setting)
+    device: str = "cpu"  # cpu | cuda | auto
     seed: int = 0
     progress: bool = True
 
@@ -113,6 +115,7 @@ class ParentParams:
     side_weight: float = 0.5
     augment: dict[str, Any] | None = None
     threads: int = 0
+    device: str = "cpu"  # cpu | cuda | auto
     seed: int = 0
     progress: bool = True
     checkpoint_every: int = 1
@@ -192,7 +195,8 @@ def build_net(backbone: str, side_channels: int, backbone_weights: str | None) -
 
 def save_model(net: OsvosNet, path: str | Path, info: Mapping[str, Any]) -> Path:
     """Write a self-describing parent model file (atomic)."""
-    save_checkpoint(path, {"format": MODEL_FORMAT, "arch": net.arch(), "model": net.state_dict(), "info": dict(info)})
+    state = {k: v.cpu() for k, v in net.state_dict().items()}
+    save_checkpoint(path, {"format": MODEL_FORMAT, "arch": net.arch(), "model": state, "info": dict(info)})
     return Path(path)
 
 
@@ -226,6 +230,8 @@ def _train_steps(net: OsvosNet, opt: torch.optim.Optimizer, lr: float, first: in
         for group in opt.param_groups:
             group["lr"] = cosine_lr(lr, first + i, total)
         x, y = _batch(images, masks, batch_size, aug, rng)
+        device = next(net.parameters()).device
+        x, y = x.to(device), y.to(device)
         fused, sides = net(x)
         loss = osvos_loss(fused, sides, y, side_weight)
         opt.zero_grad(set_to_none=True)
@@ -263,7 +269,7 @@ def train_parent(sequences: Sequence[tuple[np.ndarray, np.ndarray]], out_path: s
         targets.extend(m)
     if not images:
         raise ValueError("train_parent: the training sequences hold no frame with a mask")
-    net = build_net(p.backbone, p.side_channels, p.backbone_weights)
+    net = build_net(p.backbone, p.side_channels, p.backbone_weights).to(select_device(p.device))
     opt = torch.optim.Adam(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     total_steps = p.epochs * p.iterations_per_epoch
     aug = from_mapping(AugmentParams, p.augment, "osvos parent augment")
@@ -293,6 +299,7 @@ def finetune(frames: np.ndarray, masks: np.ndarray, given: np.ndarray, p: OsvosP
         net, _ = load_model(p.parent)
     else:
         net = build_net(p.backbone, p.side_channels, p.backbone_weights)
+    net = net.to(select_device(p.device))
     size = work_size(*frames.shape[1:3], p.work_max_side)
     images, targets = to_work(frames[given], masks[given], size)
     torch.manual_seed(p.seed)
@@ -329,7 +336,8 @@ def predict(net: OsvosNet, frames: np.ndarray, p: OsvosParams, shift: float = 0.
     starts = range(0, n, max(1, p.batch_infer))
     for s in progress(starts, enabled=p.progress, desc="osvos inference", total=len(starts)):
         chunk = small[s : s + p.batch_infer]
-        prob = torch.sigmoid(net(_to_tensor(chunk))[0][:, 0] - shift).numpy()
+        x = _to_tensor(chunk).to(next(net.parameters()).device)
+        prob = torch.sigmoid(net(x)[0][:, 0] - shift).cpu().numpy()
         for k, (pr, img) in enumerate(zip(prob, chunk)):
             if p.refine == "guided":
                 grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0

@@ -14,7 +14,7 @@ Loss: the class-balanced binary cross-entropy of the paper, per image
 ``L = -beta sum_{y=1} log p - (1 - beta) sum_{y=0} log(1 - p)`` with ``beta = |Y-| / |Y|``,
 averaged over pixels. The balanced loss shifts the logit by ``log(beta / (1 - beta))``
 relative to a calibrated one; :func:`prior_logit_shift` gives that shift so inference can
-undo it (probabilities are then calibrated for fusion with flow propagation).
+optionally undo it.
 """
 
 from __future__ import annotations

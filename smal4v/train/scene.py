@@ -63,7 +63,12 @@ class Scene:
 
 
 class Priors(nn.Module):
-    """Pose, shape (one family) and joint-limit priors of the model, where available."""
+    """Pose, shape and joint-limit priors of the model, where available.
+
+    The shape prior is the named family's Gaussian, or without a family the standard normal
+    over betas (the procedural shape space is scaled to unit variance per component), so a
+    per-video shape never drifts unconstrained.
+    """
 
     def __init__(self, model: nn.Module, shape_family: str | None) -> None:
         super().__init__()
@@ -81,8 +86,7 @@ class Priors(nn.Module):
             out["pose_prior"] = self.pose(flat.pose)
         if self.limits is not None:
             out["joint_limits"] = self.limits(flat.pose)
-        if self.shape is not None:
-            out["shape_prior"] = self.shape(flat.betas)
+        out["shape_prior"] = self.shape(flat.betas) if self.shape is not None else (flat.betas**2).mean()
         if flat.limb_scale is not None:
             out["limb_scale_reg"] = (flat.limb_scale**2).mean()
         return out

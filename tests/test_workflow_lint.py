@@ -1,0 +1,66 @@
+"""Static checks of the Snakemake workflow: the linter is clean and the Slurm profile builds the
+jobs with a GPU on every training rule (dry runs only, nothing is executed)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from workflow_helpers import TEST_CONFIG, copy_workflow, scheduled, snakemake
+
+TRAINING_RULES = ("train_base", "train_parent", "train_online", "train_online_single")
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    """A fresh copy of the workflow files (no results)."""
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
+
+
+@pytest.fixture(scope="module")
+def slurm_jobs(workflow):
+    """The jobs of a dry run of the tiny config through the Slurm profile."""
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="the [slurm] extra is not installed")
+    return scheduled(workflow, "--profile", "profiles/slurm", "--configfile", TEST_CONFIG)
+
+
+def test_lint_has_no_findings(workflow):
+    result = snakemake(workflow, "--lint", timeout=120)
+    findings = [line for line in result.stdout.splitlines() if line.startswith(("Lints for", "    * "))]
+    assert not findings, "snakemake --lint findings:\n" + "\n".join(findings[:60])
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_slurm_profile_asks_a_gpu_for_training_rules_only(slurm_jobs):
+    rules = {job.rule for job in slurm_jobs}
+    assert set(TRAINING_RULES) <= rules, f"training rules missing from the slurm dry run: {rules}"
+    for job in slurm_jobs:
+        if job.rule == "all":
+            continue
+        gpus = job.resources.get("gpu")
+        if job.rule in TRAINING_RULES:
+            assert gpus == "1", f"{job.rule} {job.wildcards}: resources {job.resources}"
+        else:
+            assert gpus in (None, "0"), f"{job.rule} should not hold a GPU: {job.resources}"
+        assert int(job.resources["mem_mb"]) > 0 and int(job.resources["runtime"]) > 0, job.resources
+
+
+def test_slurm_plugin_turns_the_gpu_resource_into_sbatch_gpus(slurm_jobs):
+    """The resources the dry run reports for train_base become ``--gpus=1`` in the plugin's
+    sbatch call (the plugin's own GRES builder, fed the parsed resources)."""
+    utils = pytest.importorskip("snakemake_executor_plugin_slurm.utils")
+    base = next(job for job in slurm_jobs if job.rule == "train_base")
+    resources = {k: int(v) if v.isdigit() else v for k, v in base.resources.items()}
+
+    class Resources(dict):
+        __getattr__ = dict.__getitem__
+
+    assert utils.set_gres_string(SimpleNamespace(resources=Resources(resources))).strip() == "--gpus=1"
+
+
+def test_schema_rejects_a_bad_config_value_naming_it(workflow):
+    """config/schema.yaml is enforced: an unknown device fails before any job, naming the value."""
+    result = snakemake(workflow, "--dry-run", "--configfile", TEST_CONFIG, "--config", "device=tpu", timeout=120)
+    assert result.returncode != 0
+    assert "tpu" in result.stdout and "device" in result.stdout, result.stdout[-3000:]
