@@ -27,5 +27,5 @@ include: "rules/report.smk"
 rule all:
     input:
         rules.aggregate_metrics.output,
-        expand(RESULTS + "/sequences/{seq}/overlay.mp4", seq=TEST_SEQUENCES),
+        expand(f"{RESULTS}/sequences/{{seq}}/overlay.mp4", seq=TEST_SEQUENCES),
     default_target: True

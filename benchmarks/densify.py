@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import subprocess
 import sys
@@ -120,11 +121,12 @@ def main() -> None:
         frames, gt = load_camel()
         for every in (5,) if a.quick else (5, 10):
             rows += run_case("camel", frames, gt, every, po, pf, fusion)
+            write_report(a, rows, po, fusion, parent, t_parent)  # after each case: partial results survive
     else:
         print(f"camel data not found at {CAMEL}; skipped")
     for name, frames, gt in synth(WORK / "test", 1 if a.quick else 3, 1000, 40):
         rows += run_case(name, frames, gt, 5, po, pf, fusion)
-    write_report(a, rows, po, fusion, parent, t_parent)
+        write_report(a, rows, po, fusion, parent, t_parent)
 
 
 def write_report(a: argparse.Namespace, rows: list[dict], po: OsvosParams, fusion: FusionParams, parent: str,
@@ -137,13 +139,12 @@ def write_report(a: argparse.Namespace, rows: list[dict], po: OsvosParams, fusio
                 break
     except OSError:
         pass
-    args = " ".join(sys.argv[1:])
     lines = [
         "# Silhouette densification benchmark", "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"- machine: {cpu}, {torch.get_num_threads()} torch threads (os cpu count {__import__('os').cpu_count()}), "
+        f"- machine: {cpu}, {torch.get_num_threads()} torch threads (os cpu count {os.cpu_count()}), "
         f"torch {torch.__version__}; shared with other jobs, so times are noisy upper bounds",
-        f"- command: `python benchmarks/densify.py {args}`".replace(" `", " `").rstrip(),
+        f"- command: `{' '.join(['python benchmarks/densify.py', *sys.argv[1:]])}`",
         f"- OSVOS: parent `{Path(parent).name}`" + (f" (trained here in {t_parent:.0f} s)" if t_parent else "")
         + f", {po.iterations} fine-tuning steps of batch {po.batch_size} at longer side {po.work_max_side} px, "
         f"refine {po.refine}, threshold {po.threshold}; fusion tau {fusion.tau}, w_max {fusion.w_max}",

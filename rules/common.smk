@@ -9,7 +9,7 @@ GENERIC_SEQUENCES = sequences_in_split(SHEET, "generic")
 TRAIN_SEQUENCES = sequences_in_split(SHEET, "train")
 TEST_SEQUENCES = sequences_in_split(SHEET, "test")
 VARIANTS = config["evaluate"]["variants"]
-SEQ_DIR = RESULTS + "/sequences/{seq}"
+SEQ_DIR = f"{RESULTS}/sequences/{{seq}}"
 CONDA_ENV = "../envs/cpu.yaml"
 
 

@@ -5,14 +5,14 @@ rule import_annotations:
     input:
         unpack(annotation_inputs),
     output:
-        annotations=SEQ_DIR + "/annotations.h5",
-        ground_truth=SEQ_DIR + "/ground_truth.h5",
+        annotations=f"{SEQ_DIR}/annotations.h5",
+        ground_truth=f"{SEQ_DIR}/ground_truth.h5",
     params:
         row=sheet_row,
         cfg={**config["annotations"], "max_frames": config["frames"]["max_frames"]},
         keypoint_set=config["keypoint_set"],
     log:
-        RESULTS + "/logs/import_annotations/{seq}.log",
+        f"{RESULTS}/logs/import_annotations/{{seq}}.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -26,14 +26,14 @@ rule import_annotations:
 rule extract_frames:
     input:
         source=lambda wc: SHEET[wc.seq].source,
-        annotations=SEQ_DIR + "/annotations.h5",
+        annotations=f"{SEQ_DIR}/annotations.h5",
     output:
-        frames=SEQ_DIR + "/frames.h5",
+        frames=f"{SEQ_DIR}/frames.h5",
     params:
         row=sheet_row,
         cfg=config["frames"],
     log:
-        RESULTS + "/logs/extract_frames/{seq}.log",
+        f"{RESULTS}/logs/extract_frames/{{seq}}.log",
     threads: 1
     resources:
         mem_mb=4000,

@@ -4,9 +4,9 @@
 
 rule make_demo_sequence:
     output:
-        video=RESULTS + "/demo/{set}/{seq}/video.mp4",
-        keypoints=RESULTS + "/demo/{set}/{seq}/annotations/keypoints.json",
-        ground_truth=RESULTS + "/demo/{set}/{seq}/ground_truth.h5",
+        video=f"{RESULTS}/demo/{{set}}/{{seq}}/video.mp4",
+        keypoints=f"{RESULTS}/demo/{{set}}/{{seq}}/annotations/keypoints.json",
+        ground_truth=f"{RESULTS}/demo/{{set}}/{{seq}}/ground_truth.h5",
     params:
         cfg=lambda wc: config["demo"][wc.set],
         model=config["model"],
@@ -15,7 +15,7 @@ rule make_demo_sequence:
     wildcard_constraints:
         set="generic|dataset",
     log:
-        RESULTS + "/logs/make_demo_sequence/{set}/{seq}.log",
+        f"{RESULTS}/logs/make_demo_sequence/{{set}}/{{seq}}.log",
     threads: 1
     resources:
         mem_mb=2000,

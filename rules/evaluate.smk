@@ -3,10 +3,10 @@
 
 rule predict:
     input:
-        network=RESULTS + "/models/{variant}.pt",
-        frames=SEQ_DIR + "/frames.h5",
+        network=f"{RESULTS}/models/{{variant}}.pt",
+        frames=f"{SEQ_DIR}/frames.h5",
     output:
-        predictions=SEQ_DIR + "/predictions_{variant}.h5",
+        predictions=f"{SEQ_DIR}/predictions_{{variant}}.h5",
     wildcard_constraints:
         variant="base|parent",
     params:
@@ -14,7 +14,7 @@ rule predict:
         keypoint_set=config["keypoint_set"],
         device=config["device"],
     log:
-        RESULTS + "/logs/predict/{seq}_{variant}.log",
+        f"{RESULTS}/logs/predict/{{seq}}_{{variant}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -27,18 +27,18 @@ rule predict:
 
 rule evaluate:
     input:
-        predictions=expand(SEQ_DIR + "/predictions_{variant}.h5", variant=VARIANTS, allow_missing=True),
-        annotations=SEQ_DIR + "/annotations.h5",
-        ground_truth=SEQ_DIR + "/ground_truth.h5",
+        predictions=expand(f"{SEQ_DIR}/predictions_{{variant}}.h5", variant=VARIANTS, allow_missing=True),
+        annotations=f"{SEQ_DIR}/annotations.h5",
+        ground_truth=f"{SEQ_DIR}/ground_truth.h5",
     output:
-        metrics=SEQ_DIR + "/metrics.csv",
+        metrics=f"{SEQ_DIR}/metrics.csv",
     params:
         cfg=config["evaluate"],
         model=config["model"],
         keypoint_set=config["keypoint_set"],
         variants=VARIANTS,
     log:
-        RESULTS + "/logs/evaluate/{seq}.log",
+        f"{RESULTS}/logs/evaluate/{{seq}}.log",
     threads: 1
     resources:
         mem_mb=4000,

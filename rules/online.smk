@@ -4,15 +4,15 @@
 
 rule encode_features:
     input:
-        parent=RESULTS + "/models/parent.pt",
-        frames=SEQ_DIR + "/frames.h5",
+        parent=f"{RESULTS}/models/parent.pt",
+        frames=f"{SEQ_DIR}/frames.h5",
     output:
-        features=SEQ_DIR + "/features.h5",
+        features=f"{SEQ_DIR}/features.h5",
     params:
         model=config["model"],
         device=config["device"],
     log:
-        RESULTS + "/logs/encode_features/{seq}.log",
+        f"{RESULTS}/logs/encode_features/{{seq}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -25,16 +25,16 @@ rule encode_features:
 
 rule train_online:
     input:
-        parent=RESULTS + "/models/parent.pt",
-        features=SEQ_DIR + "/features.h5",
-        frames=SEQ_DIR + "/frames.h5",
-        annotations=SEQ_DIR + "/annotations.h5",
-        silhouettes=SEQ_DIR + "/silhouettes.h5",
+        parent=f"{RESULTS}/models/parent.pt",
+        features=f"{SEQ_DIR}/features.h5",
+        frames=f"{SEQ_DIR}/frames.h5",
+        annotations=f"{SEQ_DIR}/annotations.h5",
+        silhouettes=f"{SEQ_DIR}/silhouettes.h5",
     output:
-        model=RESULTS + "/models/online/{seq}.pt",
-        predictions=SEQ_DIR + "/predictions_online.h5",
-        losses=SEQ_DIR + "/online_losses.csv",
-        curve=report(SEQ_DIR + "/online_losses.png", category="Training"),
+        model=f"{RESULTS}/models/online/{{seq}}.pt",
+        predictions=f"{SEQ_DIR}/predictions_online.h5",
+        losses=f"{SEQ_DIR}/online_losses.csv",
+        curve=report(f"{SEQ_DIR}/online_losses.png", category="Training"),
     params:
         cfg=config["online"],
         model=config["model"],
@@ -43,7 +43,7 @@ rule train_online:
         device=config["device"],
         variant="online",
     log:
-        RESULTS + "/logs/train_online/{seq}.log",
+        f"{RESULTS}/logs/train_online/{{seq}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -56,10 +56,10 @@ rule train_online:
 
 use rule train_online as train_online_single with:
     output:
-        model=RESULTS + "/models/online_single/{seq}.pt",
-        predictions=SEQ_DIR + "/predictions_online_single.h5",
-        losses=SEQ_DIR + "/online_single_losses.csv",
-        curve=report(SEQ_DIR + "/online_single_losses.png", category="Training"),
+        model=f"{RESULTS}/models/online_single/{{seq}}.pt",
+        predictions=f"{SEQ_DIR}/predictions_online_single.h5",
+        losses=f"{SEQ_DIR}/online_single_losses.csv",
+        curve=report(f"{SEQ_DIR}/online_single_losses.png", category="Training"),
     params:
         cfg=config["online_single"],
         model=config["model"],
@@ -68,4 +68,4 @@ use rule train_online as train_online_single with:
         device=config["device"],
         variant="online_single",
     log:
-        RESULTS + "/logs/train_online_single/{seq}.log",
+        f"{RESULTS}/logs/train_online_single/{{seq}}.log",

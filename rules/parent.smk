@@ -8,9 +8,9 @@ rule train_base:
         ground_truth=seq_files("ground_truth.h5", GENERIC_SEQUENCES),
         annotations=seq_files("annotations.h5", GENERIC_SEQUENCES),
     output:
-        model=RESULTS + "/models/base.pt",
-        losses=RESULTS + "/models/base_losses.csv",
-        curve=report(RESULTS + "/models/base_losses.png", category="Training"),
+        model=f"{RESULTS}/models/base.pt",
+        losses=f"{RESULTS}/models/base_losses.csv",
+        curve=report(f"{RESULTS}/models/base_losses.png", category="Training"),
     params:
         cfg=config["base"],
         network=config["network"],
@@ -19,7 +19,7 @@ rule train_base:
         seed=config["seed"],
         device=config["device"],
     log:
-        RESULTS + "/logs/train_base.log",
+        f"{RESULTS}/logs/train_base.log",
     threads: 2
     resources:
         mem_mb=8000,
@@ -32,14 +32,14 @@ rule train_base:
 
 rule train_parent:
     input:
-        base=RESULTS + "/models/base.pt",
+        base=f"{RESULTS}/models/base.pt",
         frames=seq_files("frames.h5", TRAIN_SEQUENCES),
         annotations=seq_files("annotations.h5", TRAIN_SEQUENCES),
         silhouettes=seq_files("silhouettes.h5", TRAIN_SEQUENCES),
     output:
-        model=RESULTS + "/models/parent.pt",
-        losses=RESULTS + "/models/parent_losses.csv",
-        curve=report(RESULTS + "/models/parent_losses.png", category="Training"),
+        model=f"{RESULTS}/models/parent.pt",
+        losses=f"{RESULTS}/models/parent_losses.csv",
+        curve=report(f"{RESULTS}/models/parent_losses.png", category="Training"),
     params:
         cfg=config["parent"],
         network=config["network"],
@@ -48,7 +48,7 @@ rule train_parent:
         seed=config["seed"],
         device=config["device"],
     log:
-        RESULTS + "/logs/train_parent.log",
+        f"{RESULTS}/logs/train_parent.log",
     threads: 2
     resources:
         mem_mb=8000,

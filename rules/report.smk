@@ -5,17 +5,17 @@ rule aggregate_metrics:
     input:
         metrics=seq_files("metrics.csv", TEST_SEQUENCES),
     output:
-        table=report(RESULTS + "/summary/metrics.csv", category="Metrics"),
-        means=report(RESULTS + "/summary/metrics_mean.csv", category="Metrics"),
+        table=report(f"{RESULTS}/summary/metrics.csv", category="Metrics"),
+        means=report(f"{RESULTS}/summary/metrics_mean.csv", category="Metrics"),
         plots=report(
-            directory(RESULTS + "/summary/plots"),
+            directory(f"{RESULTS}/summary/plots"),
             patterns=["{name}.png"],
             category="Metrics",
         ),
     params:
         variants=VARIANTS,
     log:
-        RESULTS + "/logs/aggregate_metrics.log",
+        f"{RESULTS}/logs/aggregate_metrics.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -28,19 +28,19 @@ rule aggregate_metrics:
 
 rule render_overlays:
     input:
-        frames=SEQ_DIR + "/frames.h5",
-        annotations=SEQ_DIR + "/annotations.h5",
-        predictions=expand(SEQ_DIR + "/predictions_{variant}.h5", variant=VARIANTS, allow_missing=True),
+        frames=f"{SEQ_DIR}/frames.h5",
+        annotations=f"{SEQ_DIR}/annotations.h5",
+        predictions=expand(f"{SEQ_DIR}/predictions_{{variant}}.h5", variant=VARIANTS, allow_missing=True),
     output:
-        video=report(SEQ_DIR + "/overlay.mp4", category="Overlays"),
-        gif=SEQ_DIR + "/overlay.gif",
-        meshes=directory(SEQ_DIR + "/meshes_online"),
+        video=report(f"{SEQ_DIR}/overlay.mp4", category="Overlays"),
+        gif=f"{SEQ_DIR}/overlay.gif",
+        meshes=directory(f"{SEQ_DIR}/meshes_online"),
     params:
         cfg=config["overlays"],
         model=config["model"],
         variants=VARIANTS,
     log:
-        RESULTS + "/logs/render_overlays/{seq}.log",
+        f"{RESULTS}/logs/render_overlays/{{seq}}.log",
     threads: 1
     resources:
         mem_mb=4000,

@@ -3,14 +3,14 @@
 
 rule densify_silhouettes:
     input:
-        frames=SEQ_DIR + "/frames.h5",
-        annotations=SEQ_DIR + "/annotations.h5",
+        frames=f"{SEQ_DIR}/frames.h5",
+        annotations=f"{SEQ_DIR}/annotations.h5",
     output:
-        silhouettes=SEQ_DIR + "/silhouettes.h5",
+        silhouettes=f"{SEQ_DIR}/silhouettes.h5",
     params:
         cfg=config["silhouettes"],
     log:
-        RESULTS + "/logs/densify_silhouettes/{seq}.log",
+        f"{RESULTS}/logs/densify_silhouettes/{{seq}}.log",
     threads: 1
     resources:
         mem_mb=4000,

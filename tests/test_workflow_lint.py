@@ -1,5 +1,6 @@
-"""Static checks of the Snakemake workflow: the linter is clean and the Slurm profile builds the
-jobs with a GPU on every training rule (dry runs only, nothing is executed)."""
+"""Static checks of the Snakemake workflow (dry runs only, nothing is executed): the linter is
+clean, the Slurm profile builds the jobs with a GPU on every training rule, the config schema
+is enforced and the sheet and output folder can be chosen on the command line."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from smal4v.data.sheet import load_sequence_sheet
 from workflow_helpers import TEST_CONFIG, copy_workflow, scheduled, snakemake
 
 TRAINING_RULES = ("train_base", "train_parent", "train_online", "train_online_single")
@@ -64,3 +66,13 @@ def test_schema_rejects_a_bad_config_value_naming_it(workflow):
     result = snakemake(workflow, "--dry-run", "--configfile", TEST_CONFIG, "--config", "device=tpu", timeout=120)
     assert result.returncode != 0
     assert "tpu" in result.stdout and "device" in result.stdout, result.stdout[-3000:]
+
+
+def test_sheet_and_results_folder_come_from_the_command_line(workflow):
+    """`--config sequences=PATH results=DIR` points a run at another sheet and output folder:
+    every job of the dry run writes under DIR, for exactly the sheet's sequences."""
+    jobs = scheduled(workflow, "--config", "sequences=config/test_sequences.tsv", "results=elsewhere")
+    outputs = [path for job in jobs for path in job.fields.get("output", "").split(", ") if path]
+    assert outputs and all(path.startswith("elsewhere/") for path in outputs), outputs[:5]
+    sequences = {job.wildcards["seq"] for job in jobs if "seq" in job.wildcards}
+    assert sequences == set(load_sequence_sheet(workflow / "config/test_sequences.tsv"))

@@ -132,7 +132,8 @@ def scheduled(workdir: Path, *args: str) -> list[Job]:
     jobs = dry_run_jobs(output)
     totals = _TOTAL_LINE.findall(output)
     if jobs or totals:
-        assert totals and int(totals[-1]) == len(jobs), f"parsed {len(jobs)} jobs, Snakemake says {totals}:\n{output[-3000:]}"
+        assert totals and int(totals[-1]) == len(jobs), \
+            f"parsed {len(jobs)} jobs, Snakemake counts {totals}:\n{output[-3000:]}"
     else:
         assert "Nothing to be done" in output, output[-3000:]
     return jobs
