@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=None, help="fine-tuning steps (default: OsvosParams)")
     ap.add_argument("--quick", action="store_true", help="camel every 5th + one synthetic sequence only")
+    ap.add_argument("--no-camel", action="store_true", help="synthetic sequences only")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "densify.md"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -117,12 +118,12 @@ def main() -> None:
     pf = {"progress": False}
     fusion = FusionParams()
     rows: list[dict] = []
-    if CAMEL.is_dir():
+    if CAMEL.is_dir() and not a.no_camel:
         frames, gt = load_camel()
         for every in (5,) if a.quick else (5, 10):
             rows += run_case("camel", frames, gt, every, po, pf, fusion)
             write_report(a, rows, po, fusion, parent, t_parent)  # after each case: partial results survive
-    else:
+    elif not a.no_camel:
         print(f"camel data not found at {CAMEL}; skipped")
     for name, frames, gt in synth(WORK / "test", 1 if a.quick else 3, 1000, 40):
         rows += run_case(name, frames, gt, 5, po, pf, fusion)

@@ -8,6 +8,7 @@ SHEET = load_sequence_sheet(config["sequences"], RESULTS)
 GENERIC_SEQUENCES = sequences_in_split(SHEET, "generic")
 TRAIN_SEQUENCES = sequences_in_split(SHEET, "train")
 TEST_SEQUENCES = sequences_in_split(SHEET, "test")
+DENSIFIED_SEQUENCES = list(dict.fromkeys(TRAIN_SEQUENCES + TEST_SEQUENCES))  # silhouettes densified
 VARIANTS = config["evaluate"]["variants"]
 SEQ_DIR = f"{RESULTS}/sequences/{{seq}}"
 CONDA_ENV = "../envs/cpu.yaml"
@@ -39,3 +40,8 @@ def annotation_inputs(wildcards):
 def seq_files(name, seqs):
     """The per-sequence artifact `name` for each of `seqs`."""
     return [f"{RESULTS}/sequences/{s}/{name}" for s in seqs]
+
+
+def osvos_parent_input(wildcards):
+    """The OSVOS parent model, for the densification methods that use one."""
+    return [f"{RESULTS}/models/osvos_parent.pt"] if config["silhouettes"]["method"] != "flow" else []

@@ -3,7 +3,7 @@
 
 rule aggregate_metrics:
     input:
-        metrics=seq_files("metrics.csv", TEST_SEQUENCES),
+        metrics=seq_files("metrics.csv", TEST_SEQUENCES) + seq_files("silhouette_metrics.csv", DENSIFIED_SEQUENCES),
     output:
         table=report(f"{RESULTS}/summary/metrics.csv", category="Metrics"),
         means=report(f"{RESULTS}/summary/metrics_mean.csv", category="Metrics"),

@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         for names, kwargs in cmd.args:
             p.add_argument(*names, **kwargs)
         p.set_defaults(handler=cmd.handler)
+    from smal4v.segment.cli_densify import add_densify_command
+
+    add_densify_command(sub)
     return parser
 
 

@@ -21,7 +21,7 @@ from smal4v.segment.flow import densify_nearest
 DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "badja-davis" / "DAVIS"
 pytestmark = pytest.mark.skipif(not DAVIS.is_dir(), reason=f"camel data not found at {DAVIS}")
 SCALE = 4
-MEASURED_J = 0.0
+MEASURED_J = 0.930  # measured 2026-11-23 (F 0.954); flow alone 0.932, nearest mask 0.875
 
 
 def test_osvos_flow_on_camel_beats_copying_the_nearest_mask():
@@ -38,6 +38,5 @@ def test_osvos_flow_on_camel_beats_copying_the_nearest_mask():
     masks, _ = densify_osvos_flow(frames, np.where(given[:, None, None], gt, False), given, params)
     ours = silhouette_scores(masks, gt, ~given)
     near = silhouette_scores(densify_nearest(gt, given)[0], gt, ~given)
-    print(ours, near)
     assert ours["J"] >= MEASURED_J - 0.03, (ours, near)
     assert ours["J"] > near["J"] + 0.02, (ours, near)

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from smal4v.data.annotations import SPLIT_HELDOUT, SPLIT_TRAIN
 from smal4v.data.artifacts import read_artifact
 from smal4v.evaluate import metrics
 
-SPLIT_CODES = {"train": 1, "heldout": 2}
+SPLIT_CODES = {"train": SPLIT_TRAIN, "heldout": SPLIT_HELDOUT}
 
 
 def _keypoint_rows(pred_kp: np.ndarray, ann: dict, gt: dict, alphas: Sequence[float],
@@ -70,7 +71,7 @@ def evaluate_sequence(
         if "pose" in gt and gt["pose"].shape == pred["pose"].shape:
             rows.append(("joint_angle_error_deg", metrics.joint_angle_error(pred["pose"], gt["pose"]), "all"))
         if "keypoints" in gt and gt["keypoints"][..., 2].any():
-            # Dense GT keypoints (synthetic): jitter of the truth itself, as the floor to compare with.
+            # Synthetic data has keypoints on every frame: PCK over all of them, not only the annotated.
             rows.append(("pck@0.1_sqrt_area_dense", metrics.pck(
                 pred["keypoints_2d"], gt["keypoints"], metrics.mask_area_norm(gt["masks"], gt["has_mask"]), (0.1,),
                 swap_pairs=swap_pairs)["pck@0.1"], "all"))

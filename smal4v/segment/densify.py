@@ -1,7 +1,7 @@
 """The ``densify_silhouettes`` stage: a mask for every frame from the given sparse masks.
 
 Methods are selected by ``cfg["method"]``; each method's own settings sit under its name
-(``cfg["flow"]`` ...), so the config says what runs and how.
+(``cfg["flow"]``, ``cfg["osvos"]``, ``cfg["fusion"]``), so the config says what runs and how.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from smal4v.data import artifacts
-from smal4v.segment.combine import densify_osvos_flow
+from smal4v.segment.combine import densify_osvos_flow, method_params
 from smal4v.segment.flow import densify_flow
 from smal4v.segment.osvos import densify_osvos
 
@@ -31,6 +31,6 @@ def densify_sequence(frames_path: str | Path, annotations_path: str | Path, out_
     ann = artifacts.read_artifact(annotations_path, "annotations", ["masks", "masks_given"])
     if not ann["masks_given"].any():
         raise ValueError(f"{annotations_path}: no annotated mask to densify from; annotate at least one frame's mask")
-    masks, probabilities = METHODS[method](frames, ann["masks"], ann["masks_given"], dict(cfg.get(method, {})))
+    masks, probabilities = METHODS[method](frames, ann["masks"], ann["masks_given"], method_params(cfg, method))
     return artifacts.write_artifact(out_path, "silhouettes", {"masks": masks, "probabilities": probabilities},
                                     {"method": method}, created_by)

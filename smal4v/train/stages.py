@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from smal4v.data import artifacts
+from smal4v.data.annotations import SPLIT_TRAIN
 from smal4v.data.cropping import crop_mask, full_camera_from_crop, original_to_crop
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.params import SMALParams
@@ -27,8 +28,6 @@ from smal4v.train.datasets import FrameDataset
 from smal4v.train.loop import select_device
 from smal4v.train.online import SequenceData, train_online
 from smal4v.train.single_frame import load_single_frame_net, predict_single_frame, train_single_frame
-
-SPLIT_TRAIN = 1
 
 
 def _with_run_settings(cfg: Mapping[str, Any], seed: int, device: str) -> dict[str, Any]:
