@@ -78,29 +78,31 @@ def crop_windows(
     return np.column_stack([centre - side[:, None] / 2, side]).astype(np.float32)
 
 
-def crop_to_original(points: np.ndarray, window: np.ndarray, size: int) -> np.ndarray:
-    """Map crop pixel coordinates ``(..., 2)`` to original pixels for window ``[x0, y0, side]``
-    (``window`` broadcasts: (3,) or (N, 3) against points (N, K, 2))."""
+def _window_origin_scale(window: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Origin ``(..., 2)`` and original-pixels-per-crop-pixel scale ``(..., 1)`` of crop windows
+    ``[x0, y0, side]``, shaped to broadcast against ``points`` (per frame: (N, 3) vs (N, K, 2))."""
     window = np.asarray(window, dtype=np.float64)
-    points = np.asarray(points, dtype=np.float64)
-    scale = window[..., 2] / size
     origin = window[..., :2]
+    scale = window[..., 2]
     while origin.ndim < points.ndim:
         origin = origin[..., None, :]
         scale = scale[..., None]
-    return origin + points * scale[..., None]
+    return origin, scale[..., None]
+
+
+def crop_to_original(points: np.ndarray, window: np.ndarray, size: int) -> np.ndarray:
+    """Map crop pixel coordinates ``(..., 2)`` to original pixels for window ``[x0, y0, side]``
+    (``window`` broadcasts: (3,) or (N, 3) against points (N, K, 2))."""
+    points = np.asarray(points, dtype=np.float64)
+    origin, side = _window_origin_scale(window, points)
+    return origin + points * side / size
 
 
 def original_to_crop(points: np.ndarray, window: np.ndarray, size: int) -> np.ndarray:
     """Inverse of :func:`crop_to_original`: original pixels ``(..., 2)`` to crop pixels."""
-    window = np.asarray(window, dtype=np.float64)
     points = np.asarray(points, dtype=np.float64)
-    scale = window[..., 2] / size
-    origin = window[..., :2]
-    while origin.ndim < points.ndim:
-        origin = origin[..., None, :]
-        scale = scale[..., None]
-    return (points - origin) / scale[..., None]
+    origin, side = _window_origin_scale(window, points)
+    return (points - origin) * size / side
 
 
 def _warp_matrix(window: np.ndarray, size: int) -> np.ndarray:

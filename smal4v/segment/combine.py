@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from smal4v.segment.flow import FlowParams, densify_flow
-from smal4v.segment.osvos import OsvosParams, check_inputs, finish, from_mapping, osvos_probabilities
+from smal4v.segment.flow import FlowParams, check_inputs, densify_flow, from_mapping
+from smal4v.segment.osvos import OsvosParams, finish, osvos_probabilities
 from smal4v.train.loop import seed_everything
 
 

@@ -23,6 +23,19 @@ from scipy import ndimage
 from tqdm import tqdm
 
 
+def from_mapping(cls: type, params: Any, what: str) -> Any:
+    """Build dataclass ``cls`` from a dict (unknown keys are an error), None or an instance."""
+    if params is None:
+        return cls()
+    if isinstance(params, cls):
+        return params
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} parameters {unknown}; known: {sorted(known)}")
+    return cls(**dict(params))
+
+
 @dataclass
 class FlowParams:
     """Settings of :func:`densify_flow` (all exposed through the workflow config)."""
@@ -41,18 +54,10 @@ class FlowParams:
     @classmethod
     def from_any(cls, params: "FlowParams | dict[str, Any] | None") -> "FlowParams":
         """Build from a config dict (unknown keys are an error) or pass through."""
-        if params is None:
-            return cls()
-        if isinstance(params, cls):
-            return params
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown flow densification parameters {unknown}; known: {sorted(known)}")
-        return cls(**params)
+        return from_mapping(cls, params, "flow densification")
 
 
-def _check_inputs(frames: np.ndarray, masks: np.ndarray, given: np.ndarray) -> None:
+def check_inputs(frames: np.ndarray, masks: np.ndarray, given: np.ndarray) -> None:
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be (N, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
     if masks.shape != frames.shape[:3]:
@@ -178,7 +183,7 @@ def densify_flow(
     p = FlowParams.from_any(params)
     masks = np.asarray(masks, dtype=bool)
     given = np.asarray(given, dtype=bool)
-    _check_inputs(frames, masks, given)
+    check_inputs(frames, masks, given)
     n = len(frames)
     field = _FlowField(frames, p)
     small = np.stack([cv2.resize(m.astype(np.float32), field.size, interpolation=cv2.INTER_AREA) for m in masks])

@@ -26,24 +26,11 @@ import numpy as np
 import torch
 
 from smal4v.segment.flow import FlowParams, refine_mask
-from smal4v.segment.flow import _check_inputs as check_inputs  # same input contract as flow
+from smal4v.segment.flow import check_inputs, from_mapping  # same input contract as flow
 from smal4v.segment.osvos_net import OsvosNet, osvos_loss, prior_logit_shift
 from smal4v.train.loop import fit, load_checkpoint, progress, save_checkpoint, seed_everything, select_device
 
 MODEL_FORMAT = "smal4v-osvos/1"
-
-
-def from_mapping(cls: type, params: Any, what: str) -> Any:
-    """Build dataclass ``cls`` from a dict (unknown keys are an error), None or an instance."""
-    if params is None:
-        return cls()
-    if isinstance(params, cls):
-        return params
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"unknown {what} parameters {unknown}; known: {sorted(known)}")
-    return cls(**dict(params))
 
 
 @dataclass
