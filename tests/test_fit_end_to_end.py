@@ -59,5 +59,6 @@ def test_fit_recovers_silhouette_and_keypoints() -> None:
         mask = rasterize_hard(out.vertices, faces, camera)
         kp_err = (camera.project(kps.select(out, model)) - target_kp).norm(dim=-1).mean()
     iou = _iou(mask[0], target_mask[0])
+    print(f"fit: silhouette IoU {iou:.3f}, keypoint error {float(kp_err):.2f} px")
     assert iou >= 0.9, f"silhouette IoU {iou:.3f}"
     assert kp_err <= 3.0, f"keypoint error {kp_err:.2f} px"

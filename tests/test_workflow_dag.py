@@ -26,8 +26,8 @@ pytestmark = pytest.mark.slow
 
 VARIANTS = ("base", "parent", "online_single", "online")
 TRAINING_LOGS = ("train_base.log", "train_parent.log", "aggregate_metrics.log")
-PER_SEQUENCE_JOBS = ("import_annotations", "extract_frames", "densify_silhouettes", "encode_features",
-                     "train_online", "train_online_single", "evaluate", "render_overlays")
+PER_SEQUENCE_JOBS = ("import_annotations", "extract_frames", "densify_silhouettes", "evaluate_silhouettes",
+                     "encode_features", "train_online", "train_online_single", "evaluate", "render_overlays")
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +121,12 @@ def test_base_network_is_trained_with_3d_supervision(run):
 def test_metrics_table_has_every_variant_with_finite_values(run, splits):
     table = pd.read_csv(run / "results" / "summary" / "metrics.csv")
     assert list(table.columns[:5]) == ["sequence", "variant", "metric", "value", "split"]
-    assert set(table["variant"]) == set(VARIANTS)
+    assert set(table["variant"]) == set(VARIANTS) | {"densify_osvos+flow"}
     assert set(table["split"]) <= {"heldout", "train", "all"}
+    densify = table[(table.variant == "densify_osvos+flow") & (table.sequence != "mean")]
+    for seq in splits["test"]:  # J and F of the silhouette densification, on frames not given
+        rows = densify[densify.sequence == seq].set_index("metric")["value"]
+        assert 0.0 <= rows["J"] <= 1.0 and 0.0 <= rows["F"] <= 1.0, (seq, rows)
     assert set(splits["test"]) <= set(table["sequence"])
     indexed = table.set_index(["sequence", "variant", "metric", "split"])["value"]
     assert indexed.index.is_unique
