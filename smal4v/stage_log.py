@@ -16,8 +16,7 @@ from smal4v.data.artifacts import config_hash
 
 def provenance(rule: str, params: Any) -> str:
     """``created_by`` attribute of a stage's artifacts: the rule and a hash of its params."""
-    items = {k: v for k, v in dict(params.items()).items()} if hasattr(params, "items") else params
-    return f"{rule}:{config_hash(items)[:12]}"
+    return f"{rule}:{config_hash(dict(params.items()) if hasattr(params, 'items') else params)[:12]}"
 
 
 @contextlib.contextmanager
