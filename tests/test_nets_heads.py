@@ -7,7 +7,7 @@ import torch
 from smal4v.nets.encoder import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, crops_to_tensor
 from smal4v.nets.heads import DEFAULT_ROOT_ROTATION, SMALHeads
 from smal4v.nets.params import SMALParams
-from smal4v.nets.rotations import axis_angle_to_matrix, project_to_so3, rotation_6d_to_matrix
+from smal4v.model.rotations import axis_angle_to_matrix, project_to_so3, rotation_6d_to_matrix
 from smal4v.train.config import NetConfig, OnlineTrainConfig, SingleFrameTrainConfig
 
 

@@ -6,7 +6,7 @@ import torch
 from smal4v.nets.encoder import ImageEncoder
 from smal4v.nets.heads import SMALHeads
 from smal4v.nets.params import SMALParams
-from smal4v.nets.rotations import axis_angle_to_matrix
+from smal4v.model.rotations import axis_angle_to_matrix
 from smal4v.nets.single_frame import SingleFrameNet
 from smal4v.nets.temporal import (
     OnlineSingleNet,

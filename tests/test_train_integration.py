@@ -9,7 +9,7 @@ import torch
 
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.params import SMALParams
-from smal4v.nets.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.nets.temporal import OnlineSingleNet, TemporalNet
 from smal4v.render.camera import Camera

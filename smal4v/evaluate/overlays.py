@@ -6,6 +6,10 @@ import cv2
 import numpy as np
 import torch
 
+from smal4v.data.artifacts import read_artifact
+from smal4v.data.video import write_gif, write_mp4
+from smal4v.evaluate.meshes import write_obj_sequence
+from smal4v.model import load_model
 from smal4v.render import Camera, ShadedRenderer
 
 VARIANT_COLOURS = {
@@ -76,11 +80,6 @@ def render_sequence_overlays(frames_path: str, annotations_path: str, prediction
                              model_spec: str, cfg: dict, out_video: str, out_gif: str, out_meshes: str,
                              mesh_variant: str = "online") -> None:
     """The ``render_overlays`` stage: side-by-side MP4 + GIF and per-frame OBJ meshes."""
-    from smal4v.data.artifacts import read_artifact
-    from smal4v.data.video import write_gif, write_mp4
-    from smal4v.evaluate.meshes import write_obj_sequence
-    from smal4v.model import load_model
-
     fr = read_artifact(frames_path, "frames", ["frames"])
     kp = read_artifact(annotations_path, "annotations", ["keypoints"])["keypoints"]
     faces = load_model(model_spec).faces.numpy()

@@ -117,3 +117,15 @@ def geodesic_angle(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
     )
     sin = 0.5 * torch.sqrt((vee * vee).sum(-1) + 1e-20)
     return torch.atan2(sin, cos)
+
+
+def project_to_so3(M: torch.Tensor) -> torch.Tensor:
+    """Nearest rotation (Frobenius norm) to each (..., 3, 3) matrix: U diag(1, 1, det) V^T.
+
+    Applied to the element-wise mean of rotation matrices this gives the chordal L2 mean.
+    """
+    U, _, Vh = torch.linalg.svd(M)
+    d = torch.det(U @ Vh)
+    D = torch.ones(M.shape[:-2] + (3,), dtype=M.dtype, device=M.device)
+    D[..., 2] = d
+    return U @ torch.diag_embed(D) @ Vh

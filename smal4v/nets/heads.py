@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from smal4v.nets.params import SMALParams
-from smal4v.nets.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_6d_to_matrix
+from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_6d_to_matrix
 
 DEFAULT_ROOT_ROTATION: tuple[float, float, float] = (math.pi / 2, 0.0, 0.0)
 """Axis-angle of the side view described in the module docstring."""

@@ -24,7 +24,7 @@ from torch import nn
 
 from smal4v.nets.heads import SMALHeads
 from smal4v.nets.params import SMALParams
-from smal4v.nets.rotations import axis_angle_to_matrix, matrix_to_axis_angle, project_to_so3
+from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle, project_to_so3
 from smal4v.nets.single_frame import SingleFrameNet
 from smal4v.train.config import OnlineTrainConfig
 

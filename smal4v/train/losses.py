@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from smal4v.nets.params import SMALParams
-from smal4v.nets.rotations import axis_angle_to_matrix, geodesic_angle
+from smal4v.model.rotations import axis_angle_to_matrix, geodesic_angle
 
 
 def keypoint_loss(pred: torch.Tensor, target: torch.Tensor, image_size: float, kind: str = "l1") -> torch.Tensor:
