@@ -66,3 +66,15 @@ def test_depth_nearer_triangle_wins():
     assert only_far.sum() > 10 and torch.allclose(r.depth[only_far], torch.tensor(4.0))
     assert torch.isinf(r.depth[r.face_index < 0]).all()
     assert torch.allclose(r.bary[r.face_index >= 0].sum(1), torch.tensor(1.0))
+
+
+def test_depth_ties_go_to_the_smallest_face_id():
+    """Coincident faces tie in depth everywhere: the pixel belongs to the lower face id, not to
+    whichever write an index assignment with repeated pixels happens to keep."""
+    cam = Camera(50.0, 32)
+    tri = torch.tensor([[-1.0, -1, 4], [1, -1, 4], [0, 1, 4]])
+    v = torch.cat([tri, tri, tri])
+    f = torch.tensor([[6, 7, 8], [0, 1, 2], [3, 4, 5]])  # face ids 0, 1, 2 with equal depth
+    r = rasterize_depth(v, f, cam)
+    covered = r.face_index >= 0
+    assert covered.sum() > 10 and (r.face_index[covered] == 0).all()

@@ -86,7 +86,7 @@ def render_sequence_overlays(frames_path: str, annotations_path: str, prediction
     predictions = {v: read_artifact(p, "predictions") for v, p in predictions_paths.items()}
     video = overlay_frames(fr["frames"], kp, predictions, faces, int(cfg.get("panel_height", 240)))
     fps = float(cfg.get("fps", fr["attrs"]["fps"]))
-    write_mp4(out_video, video, fps=fps)
+    write_mp4(out_video, video, fps=fps, exact=False)  # to look at; nothing reads it back
     write_gif(out_gif, video, fps=fps, max_side=int(cfg.get("gif_max_side", 640)))
     variant = mesh_variant if mesh_variant in predictions else next(iter(predictions))
     write_obj_sequence(out_meshes, predictions[variant]["vertices"], faces)

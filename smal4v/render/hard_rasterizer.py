@@ -50,7 +50,7 @@ def _face_pixel_pairs(p2d: torch.Tensor, faces: torch.Tensor, height: int, width
     lo, hi = lo[fid].long(), hi[fid].long()
     ext = hi - lo + 1
     big = ext.amax(dim=1)
-    order = torch.argsort(big)
+    order = torch.argsort(big, stable=True)
     fid, lo, ext, big = fid[order], lo[order], ext[order], big[order]
     i = 0
     nk = fid.numel()
@@ -79,6 +79,17 @@ def _face_pixel_pairs(p2d: torch.Tensor, faces: torch.Tensor, height: int, width
             bary = w[ci, si] / area[ci, si].unsqueeze(1)
             yield f[ci], py[ci, si] * width + px[ci, si], bary
         i = j
+
+
+def _one_per_pixel(cand: torch.Tensor, pix: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Of candidate pairs ``cand`` keep one per pixel, the smallest face id: faces meeting at an
+    edge tie in depth there, and an index write with repeated pixels would keep an arbitrary
+    one (run-to-run differences in rendered videos)."""
+    key = pix[cand] * (int(faces.max()) + 1) + faces[cand]
+    cand = cand[torch.argsort(key, stable=True)]
+    first = torch.ones(cand.numel(), dtype=torch.bool)
+    first[1:] = pix[cand[1:]] != pix[cand[:-1]]
+    return cand[first]
 
 
 def rasterize_hard(vertices_cam: torch.Tensor, faces: torch.Tensor, camera: Camera) -> torch.Tensor:
@@ -111,7 +122,7 @@ def rasterize_depth(vertices_cam: torch.Tensor, faces: torch.Tensor, camera: Cam
             inv_z = bary / z[faces[f]]                             # perspective-correct weights
             pz = 1.0 / inv_z.sum(dim=1)
             depth.scatter_reduce_(0, pix, pz, reduce="amin")
-            win = pz <= depth[pix]                                 # this chunk's nearest
+            win = _one_per_pixel(torch.nonzero(pz <= depth[pix]).squeeze(1), pix, f)  # this chunk's nearest
             face_index[pix[win]] = f[win]
             bary_out[pix[win]] = inv_z[win] * pz[win].unsqueeze(1)
         return DepthRaster(face_index.view(height, width), bary_out.view(height, width, 3).float(),

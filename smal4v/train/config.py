@@ -91,6 +91,7 @@ class LossConfig(_Base):
 class AugmentConfig(_Base):
     color_gain: float = 0.0  # per-channel gain ~ U[1-g, 1+g]; 0 = off
     scale_jitter: float = 0.0  # zoom ~ U[1-s, 1+s] about the crop centre (keypoints/masks follow); 0 = off
+    flip: float = 0.0  # probability of a horizontal flip (mirrored pose, left/right keypoints swapped)
 
 
 def _single_weights() -> dict[str, float]:

@@ -22,17 +22,19 @@ from smal4v.train.config import AugmentConfig, NetConfig, SingleFrameTrainConfig
 from smal4v.train.datasets import Batch, FrameDataset
 from smal4v.train.loop import fit, load_checkpoint, load_model_weights, progress, seed_everything, select_device
 from smal4v.train.losses import keypoint_loss, parameter_losses, silhouette_loss, vertex_loss, weighted_total
+from smal4v.train.mirror import Mirror
 from smal4v.train.scene import Priors, Scene
 
 GT_3D_TERMS = ("betas", "pose", "trans", "focal", "limb_scale", "vertices")
 
 
-def augment(batch: Batch, cfg: AugmentConfig, gen: torch.Generator) -> Batch:
-    """Colour gain per channel and zoom about the crop centre (keypoints, masks, GT focal follow).
+def augment(batch: Batch, cfg: AugmentConfig, gen: torch.Generator, mirror: Mirror | None = None) -> Batch:
+    """Colour gain per channel, zoom about the crop centre and horizontal flip (keypoints, masks
+    and the 3D truth follow).
 
     Zooming by s about the principal point equals multiplying the focal length by s, so the
-    ground-truth focal is scaled and the 3D parameters stay valid. No flip (it would need the
-    mirrored pose).
+    ground-truth focal is scaled and the 3D parameters stay valid; a flip mirrors the pose
+    (:class:`~smal4v.train.mirror.Mirror`, needed when ``cfg.flip > 0``).
     """
     images, kp, masks, gt = batch.images, batch.keypoints, batch.masks, batch.gt
     B, S = images.shape[0], images.shape[-1]
@@ -54,7 +56,12 @@ def augment(batch: Batch, cfg: AugmentConfig, gen: torch.Generator) -> Batch:
             kp = torch.cat((xy, vis[..., None]), -1)
         if gt is not None and "focal" in gt:
             gt = {**gt, "focal": gt["focal"] * s_}
-    return Batch(images, kp, masks, batch.mask_valid, gt)
+    out = Batch(images, kp, masks, batch.mask_valid, gt)
+    if cfg.flip > 0:
+        if mirror is None:
+            raise ValueError("augment: flip > 0 needs a Mirror")
+        out = mirror(out, torch.rand(B, generator=gen) < cfg.flip)
+    return out
 
 
 def batch_losses(
@@ -122,6 +129,7 @@ def train_single_frame(
     model.to(device)
     scene = Scene(model, keypoint_set, dataset.image_size, cfg.loss.mask_size, cfg.loss.silhouette_sigma, renderer)
     priors = Priors(model, net.config.shape_family).to(device)
+    mirror = Mirror(model, keypoint_set) if cfg.augment.flip > 0 else None
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)  # type: ignore[arg-type]
     n = len(dataset)
 
@@ -136,7 +144,7 @@ def train_single_frame(
         _set_train_mode(net, cfg.freeze_bn)
         sums: dict[str, float] = {}
         for idx in progress(batches, cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}"):
-            batch = augment(dataset.batch(idx), cfg.augment, gen).to(device)
+            batch = augment(dataset.batch(idx), cfg.augment, gen, mirror).to(device)
             opt.zero_grad(set_to_none=True)
             total, logged = batch_losses(net, scene, priors, batch, cfg)
             total.backward()

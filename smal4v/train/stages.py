@@ -25,7 +25,7 @@ from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.render import Camera, rasterize_hard
 from smal4v.train.config import NetConfig
 from smal4v.train.datasets import FrameDataset
-from smal4v.train.loop import select_device
+from smal4v.train.loop import seed_everything, select_device
 from smal4v.train.online import SequenceData, train_online
 from smal4v.train.single_frame import load_single_frame_net, predict_single_frame, train_single_frame
 
@@ -119,6 +119,7 @@ def train_network(dataset: FrameDataset, network_cfg: Mapping[str, Any], train_c
     """
     model = load_model(model_spec)
     cfg = _with_run_settings(train_cfg, seed, device)
+    seed_everything(int(seed))  # the fresh network's initial weights come from this seed
     if init is not None:
         net = load_single_frame_net(init, model)
     else:
