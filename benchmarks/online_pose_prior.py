@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,7 +59,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--results", default="benchmarks/work/demo")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.1, 0.3, 1.0])
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; 1 = what the train_online rule gets (Snakemake sets OMP_NUM_THREADS to "
+                             "the rule's threads), so the pose prior of the config reproduces the workflow's numbers")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     results = ROOT / args.results
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     with tempfile.TemporaryDirectory() as work:
@@ -69,7 +74,8 @@ def main() -> None:
         sel = table[(table.metric == metric) & (table.split == split)]
         rows.append(sel.groupby("variant").value.mean().rename(f"{metric} ({split})"))
     summary = pd.DataFrame(rows)
-    command = f"python benchmarks/online_pose_prior.py --results {args.results} --weights {' '.join(map(str, args.weights))}"
+    command = (f"python benchmarks/online_pose_prior.py --results {args.results} "
+               f"--weights {' '.join(map(str, args.weights))} --threads {args.threads}")
     lines = ["# Online networks: pose-prior weight", "", f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
              f"- machine: {machine()}", f"- command: `{command}`",
              "- means over the demo's test videos; the rest of the `online` config unchanged", "",
