@@ -139,31 +139,15 @@ def _check_frames(frames: np.ndarray, path: Path) -> np.ndarray:
     return frames
 
 
-def _yuv420_frame(rgb: np.ndarray) -> av.VideoFrame:
-    """An RGB frame (H, W, 3), H and W even, as a yuv420p VideoFrame with zeroed row padding:
-    libx264 reads past the row ends, and uninitialised padding changed its output."""
-    h, w = rgb.shape[:2]
-    yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420).ravel()  # Y, U, V planes
-    sizes = (h * w, h * w // 4)
-    planes = (yuv[:sizes[0]].reshape(h, w), yuv[sizes[0]:sizes[0] + sizes[1]].reshape(h // 2, w // 2),
-              yuv[sizes[0] + sizes[1]:].reshape(h // 2, w // 2))
-    frame = av.VideoFrame(w, h, "yuv420p")
-    for plane, data in zip(frame.planes, planes):
-        padded = np.zeros((data.shape[0], plane.line_size), np.uint8)
-        padded[:, :data.shape[1]] = data
-        plane.update(padded)
-    return frame
-
-
 def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, quality_crf: int = 18,
               exact: bool = True) -> Path:
     """Write an H.264 (libx264, yuv420p) MP4; odd sizes are padded to even with black.
 
     ``exact``: the bytes depend only on the frames (for videos the workflow reads back). That
-    takes one libx264 thread (multi-threaded output varies with the machine's load), frames
-    converted by :func:`_yuv420_frame` (PyAV's conversion varied from call to call) and
-    libx264 without its assembly (``asm=0``: its SIMD code gave different pixels from call to
-    call, 3-10x slower). ``exact=False`` keeps the fast assembly (overlay videos to look at).
+    takes one libx264 thread, set through libx264's own ``x264-params`` (multi-threaded output
+    varies with the machine's load) and libx264 without its assembly (``asm=0``: with it, the
+    same frames gave 2-7 different encodings in 12 calls; 3-10x slower). ``exact=False`` keeps
+    the fast assembly (overlay videos to look at).
     """
     path = Path(path)
     frames = _pad_even(_check_frames(frames, path))
@@ -178,7 +162,7 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, qu
             params = "threads=1:lookahead-threads=1:sliced-threads=0" + (":asm=0" if exact else "")
             stream.options = {"crf": str(int(quality_crf)), "x264-params": params}
             for frame in frames:
-                container.mux(stream.encode(_yuv420_frame(frame)))
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             container.mux(stream.encode(None))
         os.replace(tmp, path)
     except Exception as exc:

@@ -164,3 +164,16 @@ SMAL_JOINT_NAMES: list[str] = [
     "Mouth", "LEar", "REar",
 ]
 """SMAL's 35 joint names in id order (METHOD.md 1.1); ids 0-32 match the 33-joint model."""
+
+
+def flip_permutation(names: list[str]) -> np.ndarray:
+    """Index of each name's left/right counterpart (SMAL naming: ``L``/``R`` before a capital
+    letter, e.g. ``LLeg1``/``RLeg1``), else itself. Used by the procedural builder and the
+    flip augmentation."""
+    index = {n: i for i, n in enumerate(names)}
+    swap = {"L": "R", "R": "L"}
+    out = []
+    for n in names:
+        mirrored = swap[n[0]] + n[1:] if len(n) > 1 and n[0] in swap and n[1].isupper() else n
+        out.append(index.get(mirrored, index[n]))
+    return np.array(out)

@@ -81,11 +81,11 @@ def _face_pixel_pairs(p2d: torch.Tensor, faces: torch.Tensor, height: int, width
         i = j
 
 
-def _one_per_pixel(cand: torch.Tensor, pix: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+def _one_per_pixel(cand: torch.Tensor, pix: torch.Tensor, face_ids: torch.Tensor) -> torch.Tensor:
     """Of candidate pairs ``cand`` keep one per pixel, the smallest face id: faces meeting at an
     edge tie in depth there, and an index write with repeated pixels would keep an arbitrary
     one (run-to-run differences in rendered videos)."""
-    key = pix[cand] * (int(faces.max()) + 1) + faces[cand]
+    key = pix[cand] * (int(face_ids.max()) + 1) + face_ids[cand]
     cand = cand[torch.argsort(key, stable=True)]
     first = torch.ones(cand.numel(), dtype=torch.bool)
     first[1:] = pix[cand[1:]] != pix[cand[:-1]]

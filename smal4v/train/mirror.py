@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from smal4v.model.keypoints import KeypointSet
-from smal4v.model.procedural.skinning import flip_permutation
+from smal4v.model.model_data import flip_permutation
 from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from smal4v.train.datasets import Batch
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from smal4v.model.model_data import SMAL_JOINT_NAMES, ModelData
+from smal4v.model.model_data import SMAL_JOINT_NAMES, ModelData, flip_permutation
 from smal4v.model.procedural.mesh import mesh_report, mesh_sdf, mirror_partners, symmetrize, taubin_smooth
 from smal4v.model.procedural.pose_prior import fit_pose_prior
 from smal4v.model.procedural.primitives import Primitive, build_primitives
 from smal4v.model.procedural.shape_space import (carry, fit_families, fit_regressor, mean_proportions,
                                                  pca_shapedirs, sample_uniform)
 from smal4v.model.procedural.skeleton import SMAL_PARENTS, build_skeleton
-from smal4v.model.procedural.skinning import flip_permutation, joint_weights, membership, symmetrize_weights
+from smal4v.model.procedural.skinning import joint_weights, membership, symmetrize_weights
 from smal4v.model.procedural.spec import SPEC_DIR, check_spec, load_spec, spec_hash
 
 log = logging.getLogger(__name__)

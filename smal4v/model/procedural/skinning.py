@@ -50,17 +50,6 @@ def joint_weights(prim_weights: np.ndarray, prims: list[Primitive], parents: np.
     return w / w.sum(1, keepdims=True)
 
 
-def flip_permutation(names: list[str]) -> np.ndarray:
-    """Index of each name's left/right counterpart (``L``/``R`` + capital letter prefix), else itself."""
-    index = {n: i for i, n in enumerate(names)}
-    swap = {"L": "R", "R": "L"}
-    out = []
-    for n in names:
-        mirrored = swap[n[0]] + n[1:] if len(n) > 1 and n[0] in swap and n[1].isupper() else n
-        out.append(index.get(mirrored, index[n]))
-    return np.array(out)
-
-
 def symmetrize_weights(weights: np.ndarray, partners: np.ndarray, flip: np.ndarray) -> np.ndarray:
     """Average (V, K) weights with the mirror vertex's weights, columns flipped left/right."""
     return 0.5 * (weights + weights[partners][:, flip])
