@@ -6,6 +6,7 @@ from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 RESULTS = config["results"]
 SHEET = load_sequence_sheet(config["sequences"], RESULTS)
 GENERIC_SEQUENCES = sequences_in_split(SHEET, "generic")
+PARENT_REHEARSAL = float(config["parent"]["rehearsal"])  # > 0: the parent also trains on the generic set
 TRAIN_SEQUENCES = sequences_in_split(SHEET, "train")
 TEST_SEQUENCES = sequences_in_split(SHEET, "test")
 DENSIFIED_SEQUENCES = list(dict.fromkeys(TRAIN_SEQUENCES + TEST_SEQUENCES))  # silhouettes densified

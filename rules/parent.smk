@@ -36,6 +36,9 @@ rule train_parent:
         frames=seq_files("frames.h5", TRAIN_SEQUENCES),
         annotations=seq_files("annotations.h5", TRAIN_SEQUENCES),
         silhouettes=seq_files("silhouettes.h5", TRAIN_SEQUENCES),
+        # rehearsal: the base's generic set (with its 3D truth) is mixed into every epoch
+        generic_frames=seq_files("frames.h5", GENERIC_SEQUENCES) if PARENT_REHEARSAL > 0 else [],
+        generic_ground_truth=seq_files("ground_truth.h5", GENERIC_SEQUENCES) if PARENT_REHEARSAL > 0 else [],
     output:
         model=f"{RESULTS}/models/parent.pt",
         losses=f"{RESULTS}/models/parent_losses.csv",

@@ -6,7 +6,7 @@ gathered by index from arrays; no DataLoader workers (which would also break det
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -22,6 +22,7 @@ class Batch:
     masks: torch.Tensor | None  # (B, S, S) float [0, 1]
     mask_valid: torch.Tensor | None  # (B,) 1 where a mask exists
     gt: dict[str, torch.Tensor] | None  # GT_KEYS -> (B, ...)
+    gt_valid: torch.Tensor | None = None  # (B,) 1 where the 3D truth exists (None: all rows)
 
     def to(self, device: torch.device | str) -> "Batch":
         def mv(t: Any) -> Any:
@@ -29,14 +30,19 @@ class Batch:
 
         return Batch(
             mv(self.images), mv(self.keypoints), mv(self.masks), mv(self.mask_valid),
-            None if self.gt is None else {k: v.to(device) for k, v in self.gt.items()},
+            None if self.gt is None else {k: v.to(device) for k, v in self.gt.items()}, mv(self.gt_valid),
         )
+
+    def with_fields(self, **changes: Any) -> "Batch":
+        """A copy with some fields replaced (augmentations change images, targets, truth)."""
+        return replace(self, **changes)
 
 
 class FrameDataset:
     """Arrays: images (N, S, S, 3) uint8; keypoints (N, K, 3) [x, y, vis] crop px or None;
     masks (N, S, S) (bool/uint8 0-255/float 0-1) or None; mask_valid (N,) or None (all valid);
-    gt: dict of arrays with leading N (keys in GT_KEYS) or None."""
+    gt: dict of arrays with leading N (keys in GT_KEYS) or None; gt_valid (N,) or None (all
+    rows have their truth)."""
 
     def __init__(
         self,
@@ -46,6 +52,7 @@ class FrameDataset:
         mask_valid: np.ndarray | None = None,
         gt: Mapping[str, np.ndarray] | None = None,
         name: str = "dataset",
+        gt_valid: np.ndarray | None = None,
     ) -> None:
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] != images.shape[2]:
@@ -71,6 +78,7 @@ class FrameDataset:
             bad = sorted(set(self.gt) - set(GT_KEYS))
             if bad:
                 raise ValueError(f"{name}: unknown ground-truth keys {bad}; known {GT_KEYS}")
+        self.gt_valid = check(gt_valid, (n,), "gt_valid") if self.gt is not None else None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -92,6 +100,32 @@ class FrameDataset:
             gt = {k: np.stack([np.asarray(it["gt"][k]) for it in items]) for k in items[0]["gt"]}
         return cls(images, kps, masks, mask_valid, gt, name)
 
+    @classmethod
+    def concat(cls, parts: Sequence["FrameDataset"], name: str = "dataset") -> "FrameDataset":
+        """Rows of several datasets in order. Parts without 3D truth get neutral placeholder
+        rows (zeros; focal 1) marked invalid in ``gt_valid``, so 3D losses skip them."""
+        if not parts:
+            raise ValueError(f"{name}: nothing to concatenate")
+        sizes = {p.image_size for p in parts}
+        if len(sizes) > 1:
+            raise ValueError(f"{name}: crops of different sizes {sorted(sizes)} ({[p.name for p in parts]})")
+
+        def cat(get: Any) -> np.ndarray | None:
+            arrays = [get(p) for p in parts]
+            return None if any(a is None for a in arrays) else np.concatenate(arrays)
+
+        masks = cat(lambda p: None if p.masks is None else p.masks.astype(np.float32) / (255.0 if p.masks.dtype == np.uint8 else 1.0))
+        mask_valid = cat(lambda p: None if p.masks is None else (np.ones(len(p), bool) if p.mask_valid is None else p.mask_valid))
+        gt = gt_valid = None
+        with_gt = [p for p in parts if p.gt is not None]
+        if with_gt:
+            keys = sorted(set.intersection(*(set(p.gt) for p in with_gt)))  # type: ignore[arg-type]
+            gt = {k: np.concatenate([p.gt[k] if p.gt is not None else _placeholder(with_gt[0].gt[k], k, len(p))  # type: ignore[index]
+                                     for p in parts]).astype(np.float32) for k in keys}
+            gt_valid = np.concatenate([(np.ones(len(p), bool) if p.gt_valid is None else p.gt_valid) if p.gt is not None
+                                       else np.zeros(len(p), bool) for p in parts])
+        return cls(np.concatenate([p.images for p in parts]), cat(lambda p: p.keypoints), masks, mask_valid, gt, name, gt_valid)
+
     def batch(self, idx: np.ndarray | Sequence[int]) -> Batch:
         idx = np.asarray(idx)
         images = torch.from_numpy(np.ascontiguousarray(self.images[idx])).permute(0, 3, 1, 2)
@@ -103,4 +137,19 @@ class FrameDataset:
             valid = torch.from_numpy(np.ones(len(idx), np.float32) if self.mask_valid is None else self.mask_valid[idx].astype(np.float32))
         kp = torch.from_numpy(self.keypoints[idx].astype(np.float32)) if self.keypoints is not None else None
         gt = {k: torch.from_numpy(v[idx].astype(np.float32)) for k, v in self.gt.items()} if self.gt else None
-        return Batch(images, kp, masks, valid, gt)
+        gt_valid = torch.from_numpy(self.gt_valid[idx].astype(np.float32)) if self.gt_valid is not None else None
+        return Batch(images, kp, masks, valid, gt, gt_valid)
+
+
+def rehearsal_mix(target: FrameDataset, rehearsed: FrameDataset, share: float) -> FrameDataset:
+    """``target`` rows repeated so that about a ``share`` of the result are ``rehearsed`` rows
+    (each once, after the target copies); augmentation makes the repeated rows differ."""
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"rehearsal share must be in (0, 1), got {share}")
+    repeat = max(1, round(len(rehearsed) * (1.0 - share) / (share * len(target))))
+    return FrameDataset.concat([target] * repeat + [rehearsed], name=f"{target.name} + rehearsed {rehearsed.name}")
+
+
+def _placeholder(like: np.ndarray, key: str, n: int) -> np.ndarray:
+    """Neutral 3D truth for rows that have none (finite in every loss: focal 1, not 0)."""
+    return np.full((n, *like.shape[1:]), 1.0 if key == "focal" else 0.0, np.float32)

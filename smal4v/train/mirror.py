@@ -74,4 +74,4 @@ class Mirror:
             if "trans" in gt:
                 gt["trans"] = pick(self.trans(gt["trans"], gt["betas"]), gt["trans"])
             gt["pose"] = pick(self.pose(gt["pose"]), gt["pose"])
-        return Batch(images, keypoints, masks, batch.mask_valid, gt)
+        return batch.with_fields(images=images, keypoints=keypoints, masks=masks, gt=gt)

@@ -56,7 +56,7 @@ def augment(batch: Batch, cfg: AugmentConfig, gen: torch.Generator, mirror: Mirr
             kp = torch.cat((xy, vis[..., None]), -1)
         if gt is not None and "focal" in gt:
             gt = {**gt, "focal": gt["focal"] * s_}
-    out = Batch(images, kp, masks, batch.mask_valid, gt)
+    out = batch.with_fields(images=images, keypoints=kp, masks=masks, gt=gt)
     if cfg.flip > 0:
         if mirror is None:
             raise ValueError("augment: flip > 0 needs a Mirror")
@@ -82,11 +82,11 @@ def batch_losses(
         )
     if batch.gt is not None and any(w.get(k, 0) > 0 for k in GT_3D_TERMS):
         gt = SMALParams(**{k: batch.gt.get(k) for k in ("betas", "pose", "trans", "focal", "limb_scale")})  # type: ignore[arg-type]
-        terms.update(parameter_losses(params, gt))
+        terms.update(parameter_losses(params, gt, batch.gt_valid))
         if w.get("vertices", 0) > 0:
             with torch.no_grad():
                 gt_v = scene.model(gt.betas, gt.pose, gt.trans, gt.limb_scale).vertices
-            terms["vertices"] = vertex_loss(sc.vertices, gt_v)
+            terms["vertices"] = vertex_loss(sc.vertices, gt_v, batch.gt_valid)
     terms.update(priors(params))
     return weighted_total(terms, w)
 

@@ -24,7 +24,7 @@ from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.render import Camera, rasterize_hard
 from smal4v.train.config import NetConfig
-from smal4v.train.datasets import FrameDataset
+from smal4v.train.datasets import FrameDataset, rehearsal_mix
 from smal4v.train.loop import seed_everything, select_device
 from smal4v.train.online import SequenceData, train_online
 from smal4v.train.single_frame import load_single_frame_net, predict_single_frame, train_single_frame
@@ -102,6 +102,24 @@ def parent_dataset(frames_paths: Sequence[str], annotations_paths: Sequence[str]
     if not images:
         raise ValueError(f"no training-split annotated frame in {list(annotations_paths)}: nothing to fine-tune the parent on")
     return FrameDataset(np.concatenate(images), np.concatenate(kps), np.concatenate(masks), name="parent training set")
+
+
+def parent_training_set(frames_paths: Sequence[str], annotations_paths: Sequence[str], silhouettes_paths: Sequence[str],
+                        rehearsal: float = 0.0, generic_frames: Sequence[str] = (),
+                        generic_ground_truth: Sequence[str] = ()) -> FrameDataset:
+    """The parent's training set: the training videos' annotated frames (:func:`parent_dataset`)
+    and, with ``rehearsal`` > 0, the base's generic set with its 3D truth (rehearsal).
+
+    The few annotated frames are repeated so that a ``rehearsal`` share of every epoch comes
+    from the generic set: the parent adapts to the dataset's look while it keeps what base
+    learned from 3D supervision instead of overfitting a handful of frames (METHOD.md 8).
+    """
+    target = parent_dataset(frames_paths, annotations_paths, silhouettes_paths)
+    if rehearsal == 0.0:
+        return target
+    if not generic_frames:
+        raise ValueError("parent.rehearsal > 0 needs the generic sequences (split 'generic' in the sequence sheet)")
+    return rehearsal_mix(target, base_dataset(generic_frames, generic_ground_truth), rehearsal)
 
 
 def _save_network(work_dir: Path, out_model: str, out_losses: str, out_curve: str) -> None:
