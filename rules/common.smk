@@ -17,7 +17,7 @@ CONDA_ENV = "../envs/cpu.yaml"
 
 wildcard_constraints:
     seq="|".join(map(re.escape, SHEET)) if SHEET else "NONE",
-    variant="base|parent|online|online_single",
+    variant="base|parent|online|online_single|refined",
 
 
 def sheet_row(wildcards):

@@ -69,3 +69,33 @@ use rule train_online as train_online_single with:
         variant="online_single",
     log:
         f"{RESULTS}/logs/train_online_single/{{seq}}.log",
+
+
+rule refine:
+    # Per-video mesh refinement on top of the online network (variant `refined`): symmetric,
+    # smooth vertex offsets and smooth per-frame pose corrections against the same targets.
+    input:
+        predictions=f"{SEQ_DIR}/predictions_online.h5",
+        frames=f"{SEQ_DIR}/frames.h5",
+        annotations=f"{SEQ_DIR}/annotations.h5",
+        silhouettes=f"{SEQ_DIR}/silhouettes.h5",
+    output:
+        predictions=f"{SEQ_DIR}/predictions_refined.h5",
+        losses=f"{SEQ_DIR}/refined_losses.csv",
+        curve=report(f"{SEQ_DIR}/refined_losses.png", category="Training"),
+    params:
+        cfg=config["refine"],
+        model=config["model"],
+        keypoint_set=config["keypoint_set"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/refine/{{seq}}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/refine.py"

@@ -24,10 +24,10 @@ from workflow_helpers import TEST_CONFIG, check, clone_run, copy_workflow, job_c
 
 pytestmark = pytest.mark.slow
 
-VARIANTS = ("base", "parent", "online_single", "online")
+VARIANTS = ("base", "parent", "online_single", "online", "refined")
 TRAINING_LOGS = ("train_base.log", "train_parent.log", "aggregate_metrics.log")
 PER_SEQUENCE_JOBS = ("import_annotations", "extract_frames", "densify_silhouettes", "evaluate_silhouettes",
-                     "encode_features", "train_online", "train_online_single", "evaluate", "render_overlays")
+                     "encode_features", "train_online", "train_online_single", "refine", "evaluate", "render_overlays")
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +101,10 @@ def test_models_loss_logs_and_rule_logs_are_written(run, config, splits):
             losses = pd.read_csv(_seq(run, seq, f"{variant}_losses.csv"))
             assert len(losses) == config[variant]["epochs"] and np.isfinite(losses["total"]).all()
             assert _seq(run, seq, f"{variant}_losses.png").stat().st_size > 0
+        refined = pd.read_csv(_seq(run, seq, "refined_losses.csv"))
+        assert len(refined) == config["refine"]["epochs"] and np.isfinite(refined["silhouette"]).all()
+        with h5py.File(_seq(run, seq, "predictions_refined.h5"), "r") as f:
+            assert f["delta_v"].shape == f["vertices"].shape[1:]  # one offset field per video
     logs = run / "results" / "logs"
     for name in TRAINING_LOGS:
         assert (logs / name).is_file(), name
@@ -218,7 +222,7 @@ def test_online_config_edit_reruns_online_training_onwards(run, splits, tmp_path
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     jobs = scheduled(work, "--configfile", TEST_CONFIG)
-    rules = ("train_online", "evaluate", "render_overlays")
+    rules = ("train_online", "refine", "evaluate", "render_overlays")
     expected = Counter({(rule, seq): 1 for seq in splits["test"] for rule in rules})
     expected.update({("aggregate_metrics", ""): 1, ("all", ""): 1})
     assert job_counts(jobs) == expected

@@ -171,6 +171,8 @@ SCHEMA: dict[str, KindSpec] = {
                 _D("joints", "float32", ("N", "J", 3), "model units, camera frame",
                    "posed joints", required=False),
                 _D("limb_scale", "float32", ("N", 6), "factor", "limb scales", required=False),
+                _D("delta_v", "float32", ("V", 3), "model units", "per-video vertex offsets added to the shaped "
+                   "template before posing (variant refined)", required=False),
             ),
             (
                 _A("variant", "str", "network variant (base, parent, online, refined, ...)"),

@@ -30,6 +30,9 @@ LOSS_TERMS: tuple[str, ...] = (
     "temporal_keypoints",  # finite differences of projected keypoints over time (normalised)
     "temporal_pose",  # finite differences of joint rotation matrices over time
     "temporal_camera",  # finite differences of translation and log focal over time
+    "offset_smoothness",  # refinement: mean squared uniform Laplacian of the vertex offsets (model units^2)
+    "offset_norm",  # refinement: mean squared vertex offset (model units^2)
+    "pose_correction",  # refinement: mean squared per-frame pose correction (radians^2)
 )
 
 
@@ -46,7 +49,8 @@ class _Base:
         for k, v in d.items():
             default = getattr(cls(), k)
             if is_dataclass(default) and isinstance(v, dict):
-                v = type(default).from_dict(v, f"{where or cls.__name__}.{k}")  # type: ignore[attr-defined]
+                # keys not given keep this class's default (e.g. refine's sharper silhouette_sigma)
+                v = type(default).from_dict({**asdict(default), **v}, f"{where or cls.__name__}.{k}")  # type: ignore[attr-defined]
             elif k == "weights":
                 bad = sorted(set(v) - set(LOSS_TERMS))
                 if bad:
@@ -145,3 +149,30 @@ class OnlineTrainConfig(_Base):
     progress: bool = True
     loss: LossConfig = field(default_factory=LossConfig)
     weights: dict[str, float] = field(default_factory=_online_weights)
+
+
+def _refine_weights() -> dict[str, float]:
+    return {k: 0.0 for k in LOSS_TERMS} | {
+        "keypoints": 10.0, "silhouette": 10.0, "pose_prior": 0.1, "joint_limits": 1.0,
+        "temporal_keypoints": 50.0, "temporal_pose": 10.0, "temporal_camera": 10.0,
+        "offset_smoothness": 1e5, "offset_norm": 1.0, "pose_correction": 10.0,
+    }
+
+
+@dataclass
+class RefineConfig(_Base):
+    """Per-video mesh refinement on top of the online predictions (variant ``refined``)."""
+
+    epochs: int = 24
+    steps_per_epoch: int = 25
+    frames_per_step: int = 16  # silhouettes rendered per step (keypoints and smoothness use every frame)
+    lr_offsets: float = 0.004  # Adam step of the vertex offsets (model units)
+    lr_corrections: float = 0.002  # Adam step of the per-frame pose / translation corrections
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 4
+    progress: bool = True
+    # sharp edges: a softer silhouette (sigma 0.3-0.6 px) lowers the soft loss while the hard
+    # silhouette drifts away from the mask (tests/test_train_refine.py)
+    loss: LossConfig = field(default_factory=lambda: LossConfig(mask_size=128, silhouette_sigma=0.1))
+    weights: dict[str, float] = field(default_factory=_refine_weights)

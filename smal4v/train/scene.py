@@ -43,9 +43,9 @@ class Scene:
             renderer = SoftSilhouetteRenderer(self.mask_size, sigma=sigma)
         self.renderer = renderer
 
-    def __call__(self, params: SMALParams, silhouette: bool = True) -> SceneOutput:
-        """params with batch (B,) -> SceneOutput."""
-        out = self.model(params.betas, params.pose, params.trans, params.limb_scale)
+    def __call__(self, params: SMALParams, silhouette: bool = True, delta_v: torch.Tensor | None = None) -> SceneOutput:
+        """params with batch (B,) (and optional per-vertex offsets (B, V, 3)) -> SceneOutput."""
+        out = self.model(params.betas, params.pose, params.trans, params.limb_scale, delta_v)
         cam = Camera(params.focal, self.image_size)
         kp3d = self.keypoint_set.select(out, self.model)
         kp = cam.project(kp3d)

@@ -18,7 +18,7 @@ import torch
 
 from smal4v.data import artifacts
 from smal4v.data.annotations import SPLIT_TRAIN
-from smal4v.data.cropping import crop_mask, full_camera_from_crop, original_to_crop
+from smal4v.data.cropping import crop_camera_from_full, crop_mask, full_camera_from_crop, original_to_crop
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import build_single_frame_net
@@ -27,6 +27,7 @@ from smal4v.train.config import NetConfig
 from smal4v.train.datasets import FrameDataset, rehearsal_mix
 from smal4v.train.loop import seed_everything, select_device
 from smal4v.train.online import SequenceData, train_online
+from smal4v.train.refine import refine_sequence
 from smal4v.train.single_frame import load_single_frame_net, predict_single_frame, train_single_frame
 
 
@@ -164,19 +165,27 @@ def online_sequence_data(features_path: str, frames_path: str, annotations_path:
     """What online training may see of one video: features, training-split keypoints (held-out
     frames are blanked) and the densified silhouette of every frame, all in crop coordinates."""
     features = artifacts.read_artifact(features_path, "features")["features"]
+    keypoints, masks, size = _per_video_targets(frames_path, annotations_path, silhouettes_path)
+    return SequenceData(features, keypoints, masks, size, name=name)
+
+
+def _per_video_targets(frames_path: str, annotations_path: str, silhouettes_path: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Crop-pixel training-split keypoints (held-out frames blanked), cropped densified masks
+    of every frame, and the crop size: what per-video training may see."""
     fr = artifacts.read_artifact(frames_path, "frames", ["crop_boxes", "crops"])
     ann = artifacts.read_artifact(annotations_path, "annotations", ["keypoints", "keypoint_split"])
     sil = artifacts.read_artifact(silhouettes_path, "silhouettes", ["masks"])["masks"]
     size = fr["crops"].shape[1]
     keypoints = crop_keypoints(ann["keypoints"], fr["crop_boxes"], size)
     keypoints[ann["keypoint_split"] != SPLIT_TRAIN, :, 2] = 0.0
-    return SequenceData(features, keypoints, crop_masks(sil, fr["crop_boxes"], size), size, name=name)
+    return keypoints, crop_masks(sil, fr["crop_boxes"], size), size
 
 
 def predictions_artifact(params: SMALParams, frames_path: str, model_spec: str, keypoint_set: str, variant: str,
-                         out_path: str, created_by: str) -> None:
-    """Per-frame crop-camera parameters -> the ``predictions`` artifact in original-frame pixels:
-    model parameters, camera-frame vertices, projected keypoints and hard silhouettes."""
+                         out_path: str, created_by: str, delta_v: torch.Tensor | None = None) -> None:
+    """Per-frame crop-camera parameters (and optional per-video vertex offsets (V, 3)) -> the
+    ``predictions`` artifact in original-frame pixels: model parameters, camera-frame vertices,
+    projected keypoints and hard silhouettes."""
     model = load_model(model_spec)
     kps = load_keypoint_set(keypoint_set)
     fr = artifacts.read_artifact(frames_path, "frames", ["crop_boxes", "crops", "frames"])
@@ -184,7 +193,8 @@ def predictions_artifact(params: SMALParams, frames_path: str, model_spec: str, 
     h, w = fr["frames"].shape[1:3]
     focal, principal = full_camera_from_crop(params.focal.numpy(), fr["crop_boxes"], size)
     with torch.no_grad():
-        out = model(params.betas, params.pose, params.trans, params.limb_scale)
+        offsets = None if delta_v is None else delta_v[None].expand(len(params.focal), -1, -1)
+        out = model(params.betas, params.pose, params.trans, params.limb_scale, offsets)
         camera = Camera(torch.as_tensor(focal, dtype=torch.float32), (h, w), torch.as_tensor(principal, dtype=torch.float32))
         keypoints_2d = camera.project(kps.select(out, model))
         silhouettes = torch.cat([rasterize_hard(out.vertices[i:i + 16], model.faces,
@@ -193,6 +203,8 @@ def predictions_artifact(params: SMALParams, frames_path: str, model_spec: str, 
     datasets = {k: v for k, v in params.to_numpy().items() if v is not None}
     datasets.update(focal=focal, principal=principal, keypoints_2d=keypoints_2d.numpy(),
                     silhouettes=silhouettes.numpy(), vertices=out.vertices.numpy(), joints=out.joints.numpy())
+    if delta_v is not None:
+        datasets["delta_v"] = delta_v.numpy()
     artifacts.write_artifact(out_path, "predictions", datasets, {"variant": variant, "keypoint_names": kps.names}, created_by)
 
 
@@ -217,3 +229,24 @@ def train_online_variant(parent_path: str, data: SequenceData, cfg: Mapping[str,
     _save_network(work_dir, out_model, out_losses, out_curve)
     shutil.rmtree(work_dir)
     return preds.detach()
+
+
+def refine_variant(predictions_path: str, frames_path: str, annotations_path: str, silhouettes_path: str,
+                   cfg: Mapping[str, Any], model_spec: str, keypoint_set: str, seed: int, device: str,
+                   out_predictions: str, out_losses: str, out_curve: str, created_by: str) -> None:
+    """Per-video mesh refinement (:mod:`smal4v.train.refine`) of a variant's predictions (the
+    online network's) -> ``predictions_refined``; the same targets as online training."""
+    model = load_model(model_spec)
+    kps = load_keypoint_set(keypoint_set)
+    coarse = artifacts.read_artifact(predictions_path, "predictions")
+    windows = artifacts.read_artifact(frames_path, "frames", ["crop_boxes"])["crop_boxes"]
+    keypoints, masks, size = _per_video_targets(frames_path, annotations_path, silhouettes_path)
+    focal_crop, _ = crop_camera_from_full(coarse["focal"], coarse["principal"], windows, size)
+    params = SMALParams.from_numpy({**coarse, "focal": focal_crop})  # the crop camera of each frame
+    work_dir = Path(f"{out_predictions}.work")
+    refined, delta_v, _ = refine_sequence(model, kps, params, torch.from_numpy(masks), torch.from_numpy(keypoints), size,
+                                          _with_run_settings(cfg, seed, device), work_dir)
+    predictions_artifact(refined, frames_path, model_spec, keypoint_set, "refined", out_predictions, created_by, delta_v)
+    for src, dst in (("losses.csv", out_losses), ("losses.png", out_curve)):
+        shutil.copyfile(work_dir / src, dst)
+    shutil.rmtree(work_dir)
