@@ -140,11 +140,14 @@ def test_badja_config_files() -> None:
     validate(cfg, str(REPO / "config" / "schema.yaml"))
     assert cfg["network"]["image_size"] == cfg["frames"]["crop_size"]
     from smal4v.data.synthetic import DEMO_SETS, SynthConfig
-    from smal4v.train.config import NetConfig, OnlineTrainConfig, SingleFrameTrainConfig
+    from smal4v.train.config import NetConfig, OnlineTrainConfig, RefineConfig, SingleFrameTrainConfig, split_parent_config
     SynthConfig.from_dict({**DEMO_SETS["generic"], **cfg["demo"]["generic"]})  # unknown keys raise
     NetConfig.from_dict(cfg["network"])
-    for key, kind in (("base", SingleFrameTrainConfig), ("parent", SingleFrameTrainConfig),
-                      ("online", OnlineTrainConfig), ("online_single", OnlineTrainConfig)):
+    parent, rehearsal = split_parent_config(cfg["parent"])
+    assert rehearsal == 0.0  # one train+test video: plain fine-tuning fits it better (docs/REAL_DATA.md)
+    SingleFrameTrainConfig.from_dict(parent, "parent")
+    for key, kind in (("base", SingleFrameTrainConfig), ("online", OnlineTrainConfig),
+                      ("online_single", OnlineTrainConfig), ("refine", RefineConfig)):
         kind.from_dict(cfg[key], key)
     sheet = pd.read_csv(REPO / cfg["sequences"], sep="\t", dtype=str).fillna("")
     demo = pd.read_csv(REPO / "config" / "sequences.tsv", sep="\t", dtype=str).fillna("")

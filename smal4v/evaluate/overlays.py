@@ -48,11 +48,12 @@ def mesh_overlay(frame: np.ndarray, vertices: np.ndarray, faces: np.ndarray, foc
 
 
 def label(image: np.ndarray, text: str) -> np.ndarray:
-    """Write a small white caption with a dark outline in the top-left corner."""
+    """Write a white caption on a dark box in the top-left corner (legible on any background)."""
     out = image.copy()
-    scale = max(0.35, image.shape[0] / 600)
-    for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(out, text, (6, int(18 * scale / 0.5)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
+    scale = max(0.4, image.shape[0] / 400)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(out, (0, 0), (w + 8, h + base + 6), (0, 0, 0), -1)
+    cv2.putText(out, text, (4, h + 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
@@ -66,14 +67,14 @@ def overlay_frames(frames: np.ndarray, annotations_kp: np.ndarray, predictions: 
     size = (max(2, int(round(w * scale)) // 2 * 2), panel_height)
     out = []
     for i in range(n):
-        panels = [label(draw_keypoints(frames[i], annotations_kp[i, :, :2], (255, 255, 255),
-                                       annotations_kp[i, :, 2] > 0), "input")]
+        panels = {"input": draw_keypoints(frames[i], annotations_kp[i, :, :2], (255, 255, 255), annotations_kp[i, :, 2] > 0)}
         for variant, pred in predictions.items():
             colour = VARIANT_COLOURS.get(variant, (0.7, 0.7, 0.7))
             img = mesh_overlay(frames[i], pred["vertices"][i], faces, pred["focal"][i], pred["principal"][i], colour)
-            img = draw_keypoints(img, pred["keypoints_2d"][i], tuple(int(255 * c) for c in colour))
-            panels.append(label(img, variant))
-        out.append(np.concatenate([cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in panels], axis=1))
+            panels[variant] = draw_keypoints(img, pred["keypoints_2d"][i], tuple(int(255 * c) for c in colour))
+        # captions after resizing, so they stay legible whatever the frame size
+        out.append(np.concatenate([label(cv2.resize(img, size, interpolation=cv2.INTER_AREA), name)
+                                   for name, img in panels.items()], axis=1))
     return np.stack(out)
 
 

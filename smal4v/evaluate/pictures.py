@@ -118,9 +118,8 @@ def overlay_gif(sequence_dir: str | Path, out_gif: str | Path, model: Any = None
                            np.array([w / 2.0, h / 2.0]), (0.0, 172 / 255, 223 / 255), alpha=alpha)
         kp = gt["keypoints"][t]
         img = draw_keypoints(img, kp[:, :2], (40, 230, 40), kp[:, 2] > 0, radius=max(2, round(min(h, w) / 100)))
-        text = f"{t}"
-        if t in annotated:
+        img = label(img, f"{t} annotated" if t in annotated else f"{t}")
+        if t in annotated:  # the border goes over the caption box, so it stays visible all round
             cv2.rectangle(img, (1, 1), (w - 2, h - 2), (255, 220, 0), max(2, min(h, w) // 80))
-            text += " annotated"
-        out.append(label(img, text))
+        out.append(img)
     return write_gif(out_gif, np.stack(out), fps=fps, max_side=max_side)

@@ -151,6 +151,11 @@ class OnlineTrainConfig(_Base):
     weights: dict[str, float] = field(default_factory=_online_weights)
 
 
+def split_parent_config(cfg: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """The ``parent`` config subtree -> (its SingleFrameTrainConfig keys, the rehearsal share)."""
+    return {k: v for k, v in cfg.items() if k != "rehearsal"}, float(cfg.get("rehearsal", 0.0))
+
+
 def _refine_weights() -> dict[str, float]:
     return {k: 0.0 for k in LOSS_TERMS} | {
         "keypoints": 10.0, "silhouette": 10.0, "pose_prior": 0.1, "joint_limits": 1.0,
