@@ -223,7 +223,7 @@ def cpu_model() -> str:
 def write_report(rows, mem, mesh_name, command) -> None:
     out = Path(__file__).resolve().parent / "results" / "render.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"# Soft silhouette renderer benchmark", "",
+    lines = ["# Soft silhouette renderer benchmark", "",
              f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
              f"- machine: {cpu_model()}, {__import__('os').cpu_count()} cores, torch {torch.__version__}",
              f"- command: `{command}`", f"- mesh: {mesh_name}; sigma 0.1 px; loss = sum(occ * fixed random weights)",

@@ -176,7 +176,7 @@ def test_errors_are_clear(tmp_path):
         osvos.densify_osvos(frames, gt, np.zeros(3, bool), {"osvos": FAST})
     with pytest.raises(ValueError, match="does not match frames"):
         osvos.densify_osvos(frames, gt[:, :10], np.ones(3, bool), {"osvos": FAST})
-    with pytest.raises(ValueError, match="unknown osvos parameters"):
+    with pytest.raises(ValueError, match=r"osvos: unknown keys \[.iters.\]"):
         osvos.densify_osvos(frames, gt, np.ones(3, bool), {"osvos": {"iters": 3}})
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         osvos.densify_osvos(frames, gt, np.ones(3, bool), {"osvos": {**FAST, "parent": str(tmp_path / "nope.pt")}})

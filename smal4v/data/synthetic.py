@@ -73,7 +73,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -90,6 +90,7 @@ from smal4v.model import load_model
 from smal4v.model.gait import DEFAULT_PARAMS, gait_pose
 from smal4v.model.keypoints import load_keypoint_set
 from smal4v.render import Camera, ShadedRenderer
+from smal4v.settings import build_settings
 
 # joints with a small smooth random wiggle on top of the gait (SMAL ids): neck, head, tail, ears
 _WIGGLE_JOINTS = (15, 16, 25, 26, 27, 28, 29, 30, 31, 33, 34)
@@ -151,12 +152,7 @@ class SynthConfig:
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any] | None, source: str = "synthetic config") -> "SynthConfig":
         """Build from a mapping (e.g. a YAML subtree), rejecting unknown keys and bad values."""
-        cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown key(s) {unknown}; known keys: {sorted(known)}")
-        out = cls(**cfg)
+        out = build_settings(cls, dict(cfg or {}), source)
         out.validate(source)
         return out
 

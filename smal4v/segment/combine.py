@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from smal4v.segment.flow import FlowParams, check_inputs, densify_flow, from_mapping
+from smal4v.segment.flow import FlowParams, check_inputs, densify_flow
 from smal4v.segment.osvos import OsvosParams, finish, osvos_probabilities
+from smal4v.settings import build_settings
 from smal4v.train.loop import seed_everything
 
 
@@ -32,7 +33,7 @@ class FusionParams:
 
     @classmethod
     def from_any(cls, params: "FusionParams | Mapping[str, Any] | None") -> "FusionParams":
-        return from_mapping(cls, params, "fusion")
+        return build_settings(cls, params, "fusion")
 
 
 def distance_to_given(given: np.ndarray) -> np.ndarray:

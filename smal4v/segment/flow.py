@@ -14,7 +14,7 @@ comparison; flow propagation should beat it whenever the animal moves.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import cv2
@@ -22,18 +22,7 @@ import numpy as np
 from scipy import ndimage
 from tqdm import tqdm
 
-
-def from_mapping(cls: type, params: Any, what: str) -> Any:
-    """Build dataclass ``cls`` from a dict (unknown keys are an error), None or an instance."""
-    if params is None:
-        return cls()
-    if isinstance(params, cls):
-        return params
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"unknown {what} parameters {unknown}; known: {sorted(known)}")
-    return cls(**dict(params))
+from smal4v.settings import build_settings
 
 
 @dataclass
@@ -54,7 +43,7 @@ class FlowParams:
     @classmethod
     def from_any(cls, params: "FlowParams | dict[str, Any] | None") -> "FlowParams":
         """Build from a config dict (unknown keys are an error) or pass through."""
-        return from_mapping(cls, params, "flow densification")
+        return build_settings(cls, params, "flow densification")
 
 
 def check_inputs(frames: np.ndarray, masks: np.ndarray, given: np.ndarray) -> None:

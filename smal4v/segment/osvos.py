@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from smal4v.segment.flow import FlowParams, refine_mask
-from smal4v.segment.flow import check_inputs, from_mapping  # same input contract as flow
+from smal4v.segment.flow import check_inputs  # same input contract as flow
 from smal4v.segment.osvos_net import OsvosNet, osvos_loss, prior_logit_shift
+from smal4v.settings import build_settings
 from smal4v.train.loop import fit, load_checkpoint, progress, save_checkpoint, seed_everything, select_device
 
 MODEL_FORMAT = "smal4v-osvos/1"
@@ -75,10 +76,10 @@ class OsvosParams:
 
     @classmethod
     def from_any(cls, params: "OsvosParams | Mapping[str, Any] | None") -> "OsvosParams":
-        return from_mapping(cls, params, "osvos")
+        return build_settings(cls, params, "osvos")
 
     def augment_params(self) -> AugmentParams:
-        return from_mapping(AugmentParams, self.augment, "osvos.augment")
+        return build_settings(AugmentParams, self.augment, "osvos.augment")
 
     def mask_params(self) -> FlowParams:
         """Threshold/cleaning settings in the form :func:`refine_mask` takes."""
@@ -109,7 +110,7 @@ class ParentParams:
 
     @classmethod
     def from_any(cls, params: "ParentParams | Mapping[str, Any] | None") -> "ParentParams":
-        return from_mapping(cls, params, "osvos parent")
+        return build_settings(cls, params, "osvos parent")
 
 
 # ----------------------------------------------------------------------------- data
@@ -259,7 +260,7 @@ def train_parent(sequences: Sequence[tuple[np.ndarray, np.ndarray]], out_path: s
     net = build_net(p.backbone, p.side_channels, p.backbone_weights).to(select_device(p.device))
     opt = torch.optim.Adam(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     total_steps = p.epochs * p.iterations_per_epoch
-    aug = from_mapping(AugmentParams, p.augment, "osvos parent augment")
+    aug = build_settings(AugmentParams, p.augment, "osvos parent augment")
     out_path = Path(out_path)
     work_dir = Path(work_dir) if work_dir else out_path.with_name(out_path.stem + "_train")
 

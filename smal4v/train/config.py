@@ -1,16 +1,18 @@
 """Every hyperparameter of the networks and training loops, with defaults, in one place.
 
 Stages receive plain dicts (a subtree of the Snakemake config); ``Config.from_dict`` fills
-defaults, converts nested dicts and rejects unknown keys with a message naming them, so a
-typo in config.yaml fails loudly instead of silently using a default.
+defaults, converts every value to its declared type (``--config`` overrides arrive as strings)
+and rejects unknown keys with a message naming them, so a typo in config.yaml fails loudly
+instead of silently using a default.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from smal4v.nets.heads import DEFAULT_ROOT_ROTATION
+from smal4v.settings import build_settings
 
 T = TypeVar("T", bound="_Base")
 
@@ -30,8 +32,8 @@ LOSS_TERMS: tuple[str, ...] = (
     "temporal_keypoints",  # finite differences of projected keypoints over time (normalised)
     "temporal_pose",  # finite differences of joint rotation matrices over time
     "temporal_camera",  # finite differences of translation and log focal over time
-    "offset_smoothness",  # refinement: mean squared uniform Laplacian of the vertex offsets (model units^2)
-    "offset_norm",  # refinement: mean squared vertex offset (model units^2)
+    "offset_smoothness",  # vertex offsets: mean squared uniform Laplacian of the field (model units^2)
+    "offset_norm",  # vertex offsets: mean squared offset (model units^2)
     "pose_correction",  # refinement: mean squared per-frame pose correction (radians^2)
 )
 
@@ -39,25 +41,16 @@ LOSS_TERMS: tuple[str, ...] = (
 class _Base:
     @classmethod
     def from_dict(cls: type[T], d: dict[str, Any] | None, where: str = "") -> T:
-        """Build from a (possibly partial) dict; unknown keys raise ValueError naming them."""
+        """Build from a (possibly partial) dict with every value converted to its field's type
+        (:func:`smal4v.settings.build_settings`); unknown keys or loss terms raise ValueError naming them."""
+        where = where or cls.__name__
         d = dict(d or {})
-        names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise ValueError(f"config {where or cls.__name__}: unknown keys {unknown}; known: {sorted(names)}")
-        kwargs: dict[str, Any] = {}
-        for k, v in d.items():
-            default = getattr(cls(), k)
-            if is_dataclass(default) and isinstance(v, dict):
-                # keys not given keep this class's default (e.g. refine's sharper silhouette_sigma)
-                v = type(default).from_dict({**asdict(default), **v}, f"{where or cls.__name__}.{k}")  # type: ignore[attr-defined]
-            elif k == "weights":
-                bad = sorted(set(v) - set(LOSS_TERMS))
-                if bad:
-                    raise ValueError(f"config {where or cls.__name__}.weights: unknown loss terms {bad}; known: {list(LOSS_TERMS)}")
-                v = {**default, **{kk: float(vv) for kk, vv in v.items()}}
-            kwargs[k] = v
-        return cls(**kwargs)
+        if "weights" in d:
+            bad = sorted(set(d["weights"]) - set(LOSS_TERMS))
+            if bad:
+                raise ValueError(f"config {where}.weights: unknown loss terms {bad}; known: {list(LOSS_TERMS)}")
+            d["weights"] = {**getattr(cls(), "weights"), **d["weights"]}
+        return build_settings(cls, d, f"config {where}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
@@ -103,7 +96,8 @@ def _single_weights() -> dict[str, float]:
 
 
 def _online_weights() -> dict[str, float]:
-    return _single_weights() | {"temporal_keypoints": 10.0, "temporal_pose": 1.0, "temporal_camera": 1.0}
+    return _single_weights() | {"temporal_keypoints": 10.0, "temporal_pose": 1.0, "temporal_camera": 1.0,
+                                "offset_smoothness": 1e5, "offset_norm": 1.0}  # offsets: with shape_offsets only
 
 
 @dataclass
@@ -131,6 +125,7 @@ class OnlineTrainConfig(_Base):
     """Per-sequence online network (``temporal: true``) or the online_single ablation."""
 
     temporal: bool = True
+    shape_offsets: bool = False  # per-video vertex offsets in the shape (animals outside the shape space)
     epochs: int = 30
     warmup_epochs: int = 5  # keypoint-only epochs (silhouette weight 0) at the start
     window: int = 8
@@ -140,6 +135,7 @@ class OnlineTrainConfig(_Base):
     gru_layers: int = 1
     bidirectional: bool = False
     lr: float = 1e-4
+    lr_offsets: float = 0.002  # Adam step of the vertex offsets (model units), with shape_offsets
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     weight_decay: float = 0.0
     seed: int = 0
