@@ -45,10 +45,11 @@ def online_metrics(results: Path, config: dict, weight: float, work: Path) -> pd
         data = online_sequence_data(str(d / "features.h5"), str(d / "frames.h5"), str(d / "annotations.h5"),
                                     str(d / "silhouettes.h5"), seq)
         out = work / f"{seq}_{weight}"
-        params = train_online_variant(str(results / "models" / "parent.pt"), data, cfg, config["model"],
-                                      config["keypoint_set"], config["seed"], "cpu", f"{out}.pt", f"{out}.csv", f"{out}.png")
+        params, offsets = train_online_variant(str(results / "models" / "parent.pt"), data, cfg, config["model"],
+                                               config["keypoint_set"], config["seed"], "cpu", f"{out}.pt", f"{out}.csv",
+                                               f"{out}.png")
         predictions_artifact(params, str(d / "frames.h5"), config["model"], config["keypoint_set"], "online",
-                             f"{out}.h5", "benchmark")
+                             f"{out}.h5", "benchmark", offsets)
         predictions = {f"online, pose_prior {weight:g}": f"{out}.h5", "parent": str(d / "predictions_parent.h5")}
         tables.append(evaluate_sequence(seq, predictions, d / "annotations.h5", d / "ground_truth.h5", [0.1],
                                         keypoints.parts))

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from shape_helpers import back_bump, mean_iou, normal_heights
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.model.procedural.mesh import mirror_partners
 from smal4v.nets.params import SMALParams
 from smal4v.render import Camera, rasterize_hard
-from smal4v.train.refine import SurfaceOffsets, refine_sequence, rest_normals
+from smal4v.model.surface_offsets import SurfaceOffsets, rest_normals
+from smal4v.train.refine import refine_sequence
 
 SIZE = 64
 
@@ -46,15 +48,6 @@ def test_offsets_are_symmetric_and_constant_fields_are_smooth(model: torch.nn.Mo
     assert float(offsets.norm()) == pytest.approx(0.02**2, rel=1e-5)
 
 
-def _bump(model: torch.nn.Module, height: float) -> torch.Tensor:
-    """A smooth symmetric bump on the back (the +z side of the mid-body): offsets (V, 3)."""
-    rest = model.v_template.detach()
-    normals = rest_normals(rest, model.faces)
-    centre = torch.tensor([0.0, 0.0, float(rest[:, 2].max())])
-    weight = torch.exp(-((rest - centre) ** 2).sum(1) / (2 * 0.12**2))
-    return (height * weight)[:, None] * normals
-
-
 def test_refinement_grows_a_hump_the_shape_space_lacks(model: torch.nn.Module) -> None:
     """Targets rendered with a bump the coarse fit lacks: refinement raises the hard IoU and the
     recovered offsets point where the bump is (independent check: correlation with the truth)."""
@@ -65,7 +58,7 @@ def test_refinement_grows_a_hump_the_shape_space_lacks(model: torch.nn.Module) -
     pose[:, 0] = torch.tensor([torch.pi / 2, 0.0, 0.0])  # side view, back up
     pose[:, model.joint_names.index("LLeg1"), 1] = torch.linspace(-0.3, 0.3, n)
     coarse = SMALParams(torch.zeros(n, 20), pose, torch.tensor([[0.0, 0.05, 2.4]]).repeat(n, 1), torch.full((n,), 120.0))
-    bump = _bump(model, 0.12)
+    bump = back_bump(model, 0.12)
     camera = Camera(coarse.focal, SIZE)
     with torch.no_grad():
         target = rasterize_hard(model(coarse.betas, coarse.pose, coarse.trans, None, bump[None].expand(n, -1, -1)).vertices,
@@ -85,15 +78,9 @@ def test_refinement_grows_a_hump_the_shape_space_lacks(model: torch.nn.Module) -
         after = rasterize_hard(model(refined.betas, refined.pose, refined.trans, None, delta_v[None].expand(n, -1, -1)).vertices,
                                model.faces, camera)
 
-    def iou(a: torch.Tensor, b: torch.Tensor) -> float:
-        return float((a & b).sum()) / float((a | b).sum())
-
-    iou_before = np.mean([iou(before[i], target[i]) for i in range(n)])
-    iou_after = np.mean([iou(after[i], target[i]) for i in range(n)])
+    iou_before, iou_after = mean_iou(before, target), mean_iou(after, target)
     assert iou_after > iou_before + 0.02, (iou_before, iou_after)
-    height = (delta_v * rest_normals(model.v_template, model.faces)).sum(1)
-    truth = (bump * rest_normals(model.v_template, model.faces)).sum(1)
-    assert float(np.corrcoef(height.numpy(), truth.numpy())[0, 1]) > 0.5
+    assert float(np.corrcoef(normal_heights(model, delta_v), normal_heights(model, bump))[0, 1]) > 0.5
 
 
 def test_partial_nested_config_keeps_the_stage_defaults() -> None:
@@ -102,3 +89,19 @@ def test_partial_nested_config_keeps_the_stage_defaults() -> None:
     cfg = RefineConfig.from_dict({"loss": {"mask_size": 96}})
     assert cfg.loss.mask_size == 96
     assert cfg.loss.silhouette_sigma == RefineConfig().loss.silhouette_sigma == 0.1
+
+
+def test_refinement_starts_from_the_coarse_offsets(model: torch.nn.Module, tmp_path) -> None:
+    """Offsets the online network already learned are the start of refinement: with zero steps
+    the returned offsets are exactly the coarse ones, and the fit is scored with them."""
+    n = 2
+    coarse = SMALParams(torch.zeros(n, 20), torch.zeros(n, model.num_joints, 3), torch.tensor([[0.0, 0.0, 2.4]]).repeat(n, 1),
+                        torch.full((n,), 120.0))
+    bump = back_bump(model, 0.1)
+    keypoints = torch.zeros(n, len(load_keypoint_set("badja20").names), 3)
+    cfg = {"epochs": 1, "steps_per_epoch": 1, "lr_offsets": 0.0, "lr_corrections": 0.0, "progress": False,
+           "device": "cpu", "loss": {"mask_size": 32}}
+    masks = torch.zeros(n, SIZE, SIZE)
+    _, delta_v, _ = refine_sequence(model, load_keypoint_set("badja20"), coarse, masks, keypoints, SIZE, cfg, tmp_path,
+                                    coarse_offsets=bump)
+    torch.testing.assert_close(delta_v, bump)

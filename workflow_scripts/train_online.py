@@ -6,6 +6,6 @@ from smal4v.train.stages import online_sequence_data, predictions_artifact, trai
 with stage_log(snakemake) as created_by:  # noqa: F821
     p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
     data = online_sequence_data(i.features, i.frames, i.annotations, i.silhouettes, snakemake.wildcards.seq)  # noqa: F821
-    params = train_online_variant(i.parent, data, p.cfg, p.model, p.keypoint_set, p.seed, p.device,
-                                  o.model, o.losses, o.curve)
-    predictions_artifact(params, i.frames, p.model, p.keypoint_set, p.variant, o.predictions, created_by)
+    params, offsets = train_online_variant(i.parent, data, p.cfg, p.model, p.keypoint_set, p.seed, p.device,
+                                           o.model, o.losses, o.curve)
+    predictions_artifact(params, i.frames, p.model, p.keypoint_set, p.variant, o.predictions, created_by, offsets)

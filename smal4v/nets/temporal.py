@@ -9,7 +9,9 @@
   the GRU (per-frame parent heads + per-sequence shape).
 * Both hold ONE shape per sequence (betas, limb log-scales) as learned parameters initialised
   from the mean of the parent's per-frame predictions over the whole sequence (SMAL4V took the
-  last frame of each window).
+  last frame of each window); with ``shape_offsets`` the shape also has a free-form part,
+  :class:`~smal4v.model.surface_offsets.SurfaceOffsets` (symmetric, smooth vertex offsets along
+  the normals), for animals outside the model's shape space.
 * Windows: :func:`window_starts` always adds a final window ending at frame N (SMAL4V dropped
   it); :func:`merge_windows` turns overlapping window predictions into one per frame.
 """
@@ -22,6 +24,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from smal4v.model.surface_offsets import SurfaceOffsets, offsets_for_shape
 from smal4v.nets.heads import SMALHeads
 from smal4v.nets.params import SMALParams
 from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle, project_to_so3
@@ -30,7 +33,8 @@ from smal4v.train.config import OnlineTrainConfig
 
 
 class SequenceNet(nn.Module):
-    """Copied parent heads + per-sequence shape; subclasses add a per-frame raw correction."""
+    """Copied parent heads + per-sequence shape (betas, limb scales, optional vertex offsets);
+    subclasses add a per-frame raw correction."""
 
     def __init__(self, heads: SMALHeads, betas_init: torch.Tensor, limb_scale_init: torch.Tensor | None = None) -> None:
         super().__init__()
@@ -39,6 +43,16 @@ class SequenceNet(nn.Module):
         self.seq_limb_scale = (
             nn.Parameter(limb_scale_init.detach().clone().reshape(-1).float()) if limb_scale_init is not None else None
         )
+        self.offsets: SurfaceOffsets | None = None
+
+    def add_shape_offsets(self, model: nn.Module) -> None:
+        """Give the per-sequence shape a free-form part: zero vertex offsets over ``model``'s rest
+        mesh at the initial betas (they are learned with the rest of the network)."""
+        self.offsets = offsets_for_shape(model, self.seq_betas.detach())
+
+    def vertex_offsets(self) -> torch.Tensor | None:
+        """The sequence's vertex offsets (V, 3) in model units, or None without ``shape_offsets``."""
+        return None if self.offsets is None else self.offsets()
 
     def correction(self, features: torch.Tensor) -> dict[str, torch.Tensor] | None:
         """Raw-space deltas for features (B, T, D); None = no correction."""
@@ -110,9 +124,16 @@ class OnlineSingleNet(SequenceNet):
         return cls(parent.heads, betas, limb)
 
 
-def build_online_net(parent: SingleFrameNet, config: OnlineTrainConfig, features: torch.Tensor) -> SequenceNet:
-    """TemporalNet if ``config.temporal`` else OnlineSingleNet."""
-    return (TemporalNet if config.temporal else OnlineSingleNet).from_parent(parent, config, features)
+def build_online_net(parent: SingleFrameNet, config: OnlineTrainConfig, features: torch.Tensor,
+                     model: nn.Module | None = None) -> SequenceNet:
+    """TemporalNet if ``config.temporal`` else OnlineSingleNet; with ``config.shape_offsets`` the
+    per-sequence shape gets vertex offsets over ``model``'s mesh."""
+    net = (TemporalNet if config.temporal else OnlineSingleNet).from_parent(parent, config, features)
+    if config.shape_offsets:
+        if model is None:
+            raise ValueError("online.shape_offsets needs the body model")
+        net.add_shape_offsets(model)
+    return net
 
 
 def window_starts(n_frames: int, length: int, stride: int) -> list[int]:

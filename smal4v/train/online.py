@@ -66,8 +66,12 @@ def window_losses(
     flat = params.flatten()
     w = cfg.weights
     need_sil = use_silhouette and data.masks is not None and w.get("silhouette", 0) > 0
-    sc = scene(flat, silhouette=need_sil)
+    offsets = net.vertex_offsets()
+    sc = scene(flat, silhouette=need_sil, delta_v=None if offsets is None else offsets[None].expand(B * T, -1, -1))
     terms: dict[str, torch.Tensor] = {}
+    if net.offsets is not None:
+        terms["offset_smoothness"] = net.offsets.smoothness()
+        terms["offset_norm"] = net.offsets.norm()
     if data.keypoints is not None:
         terms["keypoints"] = keypoint_loss(sc.keypoints, data.keypoints[idx.flatten()].to(device), data.image_size, cfg.loss.keypoint_loss)
     if need_sil:
@@ -91,18 +95,23 @@ def train_online(
     keypoint_set: Any,
 ) -> tuple[SequenceNet, SMALParams, list[dict[str, float]]]:
     """Build the online net from ``parent`` (TemporalNet or OnlineSingleNet per ``cfg.temporal``),
-    train it on one sequence, and return (net, per-frame merged predictions (N,) on CPU, history).
+    train it on one sequence, and return (net, per-frame merged predictions (N,) on CPU, history);
+    with ``cfg.shape_offsets``, ``net.vertex_offsets()`` is the sequence's learned vertex offsets.
 
     Resumes from ``out_dir/checkpoint.pt`` if present.
     """
     cfg = cfg if isinstance(cfg, OnlineTrainConfig) else OnlineTrainConfig.from_dict(cfg, "online")
     seed_everything(cfg.seed)
     device = select_device(cfg.device)
-    net = build_online_net(parent, cfg, data.features).to(device)
+    net = build_online_net(parent, cfg, data.features, model).to(device)
     model.to(device)
     scene = Scene(model, keypoint_set, data.image_size, cfg.loss.mask_size, cfg.loss.silhouette_sigma, renderer)
     priors = Priors(model, parent.config.shape_family).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)  # type: ignore[arg-type]
+    offset_ids = set() if net.offsets is None else {id(q) for q in net.offsets.parameters()}
+    groups = [{"params": [q for q in net.parameters() if id(q) not in offset_ids]}]
+    if net.offsets is not None:
+        groups.append({"params": list(net.offsets.parameters()), "lr": cfg.lr_offsets, "weight_decay": 0.0})
+    opt = torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)  # type: ignore[arg-type]
     n = len(data)
     length = min(cfg.window, n)
     starts = window_starts(n, cfg.window, cfg.stride)

@@ -218,17 +218,21 @@ def predict_variant(network_path: str, frames_path: str, model_spec: str, keypoi
 
 
 def train_online_variant(parent_path: str, data: SequenceData, cfg: Mapping[str, Any], model_spec: str,
-                         keypoint_set: str, seed: int, device: str, out_model: str, out_losses: str, out_curve: str) -> SMALParams:
+                         keypoint_set: str, seed: int, device: str, out_model: str, out_losses: str,
+                         out_curve: str) -> tuple[SMALParams, torch.Tensor | None]:
     """Per-video online training (temporal or single-frame per ``cfg['temporal']``) on top of the
-    parent; returns the merged per-frame predictions (crop camera)."""
+    parent; returns the merged per-frame predictions (crop camera) and the sequence's vertex
+    offsets (V, 3) (None without ``shape_offsets``)."""
     model = load_model(model_spec)
     parent = load_single_frame_net(parent_path, model)
     work_dir = Path(f"{out_model}.work")
-    _, preds, _ = train_online(parent, model, None, data, _with_run_settings(cfg, seed, device), work_dir,
-                               load_keypoint_set(keypoint_set))
+    net, preds, _ = train_online(parent, model, None, data, _with_run_settings(cfg, seed, device), work_dir,
+                                 load_keypoint_set(keypoint_set))
     _save_network(work_dir, out_model, out_losses, out_curve)
     shutil.rmtree(work_dir)
-    return preds.detach()
+    with torch.no_grad():
+        offsets = net.vertex_offsets()
+    return preds.detach(), None if offsets is None else offsets.cpu()
 
 
 def refine_variant(predictions_path: str, frames_path: str, annotations_path: str, silhouettes_path: str,
@@ -244,8 +248,9 @@ def refine_variant(predictions_path: str, frames_path: str, annotations_path: st
     focal_crop, _ = crop_camera_from_full(coarse["focal"], coarse["principal"], windows, size)
     params = SMALParams.from_numpy({**coarse, "focal": focal_crop})  # the crop camera of each frame
     work_dir = Path(f"{out_predictions}.work")
+    coarse_offsets = torch.from_numpy(coarse["delta_v"]) if "delta_v" in coarse else None
     refined, delta_v, _ = refine_sequence(model, kps, params, torch.from_numpy(masks), torch.from_numpy(keypoints), size,
-                                          _with_run_settings(cfg, seed, device), work_dir)
+                                          _with_run_settings(cfg, seed, device), work_dir, coarse_offsets=coarse_offsets)
     predictions_artifact(refined, frames_path, model_spec, keypoint_set, "refined", out_predictions, created_by, delta_v)
     for src, dst in (("losses.csv", out_losses), ("losses.png", out_curve)):
         shutil.copyfile(work_dir / src, dst)
