@@ -135,7 +135,7 @@ class OnlineTrainConfig(_Base):
     gru_layers: int = 1
     bidirectional: bool = False
     lr: float = 1e-4
-    lr_offsets: float = 0.002  # Adam step of the vertex offsets (model units), with shape_offsets
+    lr_offsets: float = 0.004  # Adam step of the vertex offsets (model units), with shape_offsets (as refine's)
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     weight_decay: float = 0.0
     seed: int = 0
