@@ -50,6 +50,15 @@ class SequenceNet(nn.Module):
         mesh at the initial betas (they are learned with the rest of the network)."""
         self.offsets = offsets_for_shape(model, self.seq_betas.detach())
 
+    def parameter_groups(self, lr_offsets: float) -> list[dict[str, Any]]:
+        """Optimiser groups: the network, and the vertex offsets (if any) with their own step
+        size (model units) and no weight decay."""
+        if self.offsets is None:
+            return [{"params": list(self.parameters())}]
+        offsets = list(self.offsets.parameters())
+        rest = [q for q in self.parameters() if all(q is not o for o in offsets)]
+        return [{"params": rest}, {"params": offsets, "lr": lr_offsets, "weight_decay": 0.0}]
+
     def vertex_offsets(self) -> torch.Tensor | None:
         """The sequence's vertex offsets (V, 3) in model units, or None without ``shape_offsets``."""
         return None if self.offsets is None else self.offsets()

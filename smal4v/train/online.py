@@ -107,11 +107,8 @@ def train_online(
     model.to(device)
     scene = Scene(model, keypoint_set, data.image_size, cfg.loss.mask_size, cfg.loss.silhouette_sigma, renderer)
     priors = Priors(model, parent.config.shape_family).to(device)
-    offset_ids = set() if net.offsets is None else {id(q) for q in net.offsets.parameters()}
-    groups = [{"params": [q for q in net.parameters() if id(q) not in offset_ids]}]
-    if net.offsets is not None:
-        groups.append({"params": list(net.offsets.parameters()), "lr": cfg.lr_offsets, "weight_decay": 0.0})
-    opt = torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)  # type: ignore[arg-type]
+    opt = torch.optim.Adam(net.parameter_groups(cfg.lr_offsets), lr=cfg.lr, betas=tuple(cfg.adam_betas),  # type: ignore[arg-type]
+                           weight_decay=cfg.weight_decay)
     n = len(data)
     length = min(cfg.window, n)
     starts = window_starts(n, cfg.window, cfg.stride)

@@ -1,0 +1,131 @@
+"""Benchmark: the online network under other settings, on a finished workflow run.
+
+    python benchmarks/online_settings.py --config config/badja.yaml --results results/badja \\
+        --variant 'no offsets={shape_offsets: false}' --variant 'config={}' --out benchmarks/results/X.md
+
+Needs a finished run of ``--config`` in ``--results`` (its parent network and features). For
+each ``--variant NAME=YAML`` it retrains the ``online`` variant (``--stage online_single`` for
+the ablation) of every test video from that run's parent and features with the config's
+settings updated by YAML (nested keys keep the rest), evaluates it as the workflow does and
+writes the mean held-out PCK@0.1, IoU, jitter and, on synthetic data, Procrustes vertex error
+and joint-angle error, beside the parent's, to ``--out``. Each retraining runs with one torch
+thread, as the rule does (Snakemake sets OMP_NUM_THREADS from ``threads: 1``), so the
+unchanged config reproduces the workflow's own numbers; ``--jobs`` trains variants side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo import machine  # noqa: E402
+
+from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
+from smal4v.evaluate.stage import evaluate_sequence
+from smal4v.model import load_keypoint_set
+from smal4v.train.stages import online_sequence_data, predictions_artifact, train_online_variant
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = [("pck@0.1_sqrt_area", "heldout"), ("iou", "all"), ("jitter", "all"), ("pa_mpvpe", "all"),
+           ("joint_angle_error_deg", "all")]
+
+
+def merged(base: dict, update: dict) -> dict:
+    """``base`` with ``update`` merged in key by key (nested mappings too), as Snakemake merges configs."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def workflow_config(path: str) -> dict:
+    """The demo config with ``path`` merged over it, as ``snakemake --configfile path`` sees it."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    return config if Path(path) == Path("config/config.yaml") else merged(config, yaml.safe_load((ROOT / path).read_text()))
+
+
+def variant_metrics(results: Path, config: dict, stage: str, name: str, update: dict, work: Path) -> pd.DataFrame:
+    """Tidy metrics of ``stage`` retrained with its settings updated by ``update`` on every test video."""
+    torch.set_num_threads(1)
+    cfg = merged(config[stage], update)
+    keypoints = load_keypoint_set(config["keypoint_set"])
+    sheet = load_sequence_sheet(ROOT / config["sequences"], results=str(results))
+    swaps = [(keypoints.names.index(a), keypoints.names.index(b)) for a, b in config["evaluate"].get("interchangeable", [])]
+    tables = []
+    for seq in sequences_in_split(sheet, "test"):
+        d = results / "sequences" / seq
+        data = online_sequence_data(str(d / "features.h5"), str(d / "frames.h5"), str(d / "annotations.h5"),
+                                    str(d / "silhouettes.h5"), seq)
+        out = work / name.replace("/", "_") / seq
+        out.parent.mkdir(parents=True, exist_ok=True)
+        params, offsets = train_online_variant(str(results / "models" / "parent.pt"), data, cfg, config["model"],
+                                               config["keypoint_set"], config["seed"], "cpu", f"{out}.pt", f"{out}.csv",
+                                               f"{out}.png")
+        predictions_artifact(params, str(d / "frames.h5"), config["model"], config["keypoint_set"], stage,
+                             f"{out}.h5", "benchmark", offsets)
+        predictions = {name: f"{out}.h5", "parent": str(d / "predictions_parent.h5")}
+        tables.append(evaluate_sequence(seq, predictions, d / "annotations.h5", d / "ground_truth.h5", [0.1],
+                                        keypoints.parts, swaps))
+    return pd.concat(tables)
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    name, sep, update = text.partition("=")
+    value = yaml.safe_load(update) if sep else None
+    if not name or not isinstance(value, dict):
+        raise SystemExit(f"--variant {text!r}: expected NAME={{yaml mapping}}, e.g. 'no offsets={{shape_offsets: false}}'")
+    return name, value
+
+
+def summary_table(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    table = table.drop_duplicates(["sequence", "variant", "metric", "split"])
+    rows = []
+    for metric, split in METRICS:
+        sel = table[(table.metric == metric) & (table.split == split)]
+        if len(sel):
+            rows.append(sel.groupby("variant").value.mean().rename(f"{metric} ({split})"))
+    return pd.DataFrame(rows)[[v for v in order + ["parent"] if v in table.variant.unique()]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--results", required=True, help="a finished run of --config")
+    parser.add_argument("--stage", default="online", choices=["online", "online_single"])
+    parser.add_argument("--variant", action="append", required=True, metavar="NAME=YAML")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    variants = [parse_variant(v) for v in args.variant]
+    config = workflow_config(args.config)
+    results = ROOT / args.results
+    with tempfile.TemporaryDirectory() as work, ProcessPoolExecutor(args.jobs) as pool:
+        jobs = [pool.submit(variant_metrics, results, config, args.stage, name, update, Path(work))
+                for name, update in variants]
+        table = pd.concat([job.result() for job in jobs])
+    summary = summary_table(table, [name for name, _ in variants])
+    command = " ".join(["python benchmarks/online_settings.py", "--config", args.config, "--results", args.results,
+                        "--stage", args.stage, *[f"--variant '{v}'" for v in args.variant], "--jobs", str(args.jobs),
+                        "--out", args.out])
+    lines = [f"# `{args.stage}` under other settings ({args.config})", "",
+             f"- date: {dt.datetime.now().isoformat(timespec='seconds')}", f"- machine: {machine()}",
+             f"- command: `{command}`",
+             f"- means over the test videos of `{args.results}`; each variant = the config's `{args.stage}` "
+             "settings updated by its YAML; one torch thread per training", "",
+             summary.to_markdown(floatfmt=".3f"), ""]
+    out = ROOT / args.out
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
