@@ -14,6 +14,7 @@ import os
 import types
 from collections.abc import Mapping
 from dataclasses import asdict, fields, is_dataclass
+from functools import partial
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
@@ -106,28 +107,17 @@ def _to_bool(value: Any, where: str) -> bool:
     raise ValueError(f"{where}: expected true or false, got {value!r}")
 
 
-def _to_int(value: Any, where: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+def _to_number(value: Any, where: str, integer: bool) -> int | float:
+    """An int (``integer``; floats only when whole) or a float, from a number or its text."""
+    kind = "an integer" if integer else "a number"
     if isinstance(value, str):
         try:
-            return int(value.strip())
+            value = int(value.strip()) if integer else float(value.strip())
         except ValueError:
-            pass
-    raise ValueError(f"{where}: expected an integer, got {value!r}")
-
-
-def _to_float(value: Any, where: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"{where}: expected a number, got {value!r}")
+            raise ValueError(f"{where}: expected {kind}, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
+        raise ValueError(f"{where}: expected {kind}, got {value!r}")
+    return int(value) if integer else float(value)
 
 
 def _to_str(value: Any, where: str) -> str:
@@ -136,4 +126,5 @@ def _to_str(value: Any, where: str) -> str:
     raise ValueError(f"{where}: expected a string, got {value!r}")
 
 
-_SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
+_SCALARS = {bool: _to_bool, int: partial(_to_number, integer=True), float: partial(_to_number, integer=False),
+            str: _to_str}
