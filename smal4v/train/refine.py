@@ -3,9 +3,9 @@
 Refinement fits, per video, one field of vertex offsets (:class:`SurfaceOffsets`: along the rest
 normals, left/right symmetric, smooth; on top of the coarse prediction's own offsets, if any)
 together with per-frame pose and translation corrections that are kept small and smooth in time.
-Targets: the densified silhouettes at a finer mask resolution than online training and the
-training keypoints. C2F's GCN, which predicts such offsets from image
-features, is not implemented; this is its test-time (optimisation) counterpart.
+Targets: the densified silhouettes (at ``refine.loss.mask_size``, 128 px with sharp edges by
+default) and the training keypoints. C2F's GCN, which predicts such offsets from image features,
+is not implemented; this is its test-time (optimisation) counterpart.
 """
 
 from __future__ import annotations
