@@ -49,14 +49,14 @@ def test_from_parent_reproduces_parent_per_frame(cls) -> None:
 def test_temporal_correction_trains_and_uses_context() -> None:
     parent = _parent()
     feats = torch.randn(1, 6, 12)
-    net = TemporalNet.from_parent(parent, {"gru_hidden": 8}, feats[0])
+    net = TemporalNet.from_parent(parent, {"gru_hidden": 8, "bidirectional": False}, feats[0])
     out = net(feats)
     loss = out.trans[..., 0].sum()
     loss.backward()
     assert net.out.weight.grad is not None and net.out.weight.grad.abs().sum() > 0
     with torch.no_grad():
         net.out.weight.normal_()
-    # unidirectional GRU: changing the last frame leaves earlier frames' predictions unchanged
+    # unidirectional GRU (SMAL4V's): changing the last frame leaves earlier frames' predictions unchanged
     f2 = feats.clone()
     f2[0, -1] += 1.0
     a, b = net(feats), net(f2)

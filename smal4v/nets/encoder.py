@@ -1,5 +1,10 @@
 """Image encoder: ResNet backbone + a small MLP giving one global feature vector per crop.
 
+The MLP sees the average-pooled last stage and, with ``spatial_grid`` > 0, a coarse map of it
+(1x1 convolution to ``spatial_channels``, average-pooled to a ``grid x grid`` map, flattened):
+global average pooling alone throws away *where* the parts are in the crop, which a pose and
+camera regressor needs (WLDO keeps a flattened 3x3 map of 2048 channels for the same reason).
+
 ImageNet normalisation happens INSIDE the encoder so that training, feature precomputation
 and inference see identical preprocessing (METHOD.md 8.4: SMAL4V normalised during parent
 training but not when precomputing temporal features). Inputs are RGB crops (B, 3, S, S),
@@ -13,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from smal4v.nets.resnet import build_resnet, load_backbone_weights
@@ -42,7 +48,8 @@ def crops_to_tensor(crops: np.ndarray | torch.Tensor) -> torch.Tensor:
 class ImageEncoder(nn.Module):
     """Backbone (name from :data:`smal4v.nets.resnet.BACKBONES`) -> (B, feature_dim) feature."""
 
-    def __init__(self, backbone: str = "resnet_tiny", pretrained: str | Path | None = None, feature_dim: int = 128) -> None:
+    def __init__(self, backbone: str = "resnet_tiny", pretrained: str | Path | None = None, feature_dim: int = 128,
+                 spatial_grid: int = 0, spatial_channels: int = 32) -> None:
         super().__init__()
         self.backbone_name = backbone
         self.backbone = build_resnet(backbone)
@@ -51,8 +58,16 @@ class ImageEncoder(nn.Module):
         self.backbone.fc = nn.Identity()  # classifier unused; keeps memory and state_dict small
         self.feature_dim = feature_dim
         c = self.backbone.out_channels
+        self.spatial_grid = int(spatial_grid)
+        self.spatial = None
+        extra = 0
+        if self.spatial_grid > 0:
+            self.spatial = nn.Sequential(
+                nn.Conv2d(c, spatial_channels, 1, bias=False), nn.BatchNorm2d(spatial_channels), nn.LeakyReLU(0.2)
+            )
+            extra = spatial_channels * self.spatial_grid**2
         self.mlp = nn.Sequential(
-            nn.Linear(c, feature_dim), nn.LeakyReLU(0.2), nn.Linear(feature_dim, feature_dim), nn.LeakyReLU(0.2)
+            nn.Linear(c + extra, feature_dim), nn.LeakyReLU(0.2), nn.Linear(feature_dim, feature_dim), nn.LeakyReLU(0.2)
         )
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -73,7 +88,11 @@ class ImageEncoder(nn.Module):
         """Global feature plus the intermediate maps."""
         maps = self.backbone.forward_stages(self.normalise(images))
         pooled = maps[-1].mean(dim=(2, 3))
-        return EncoderOutput(feature=self.mlp(pooled), pooled=pooled, maps=maps)
+        x = pooled
+        if self.spatial is not None:
+            grid = F.adaptive_avg_pool2d(self.spatial(maps[-1]), self.spatial_grid).flatten(1)
+            x = torch.cat((pooled, grid), 1)
+        return EncoderOutput(feature=self.mlp(x), pooled=pooled, maps=maps)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.forward_features(images).feature

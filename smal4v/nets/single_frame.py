@@ -60,4 +60,4 @@ def build_single_frame_net(config: NetConfig | dict[str, Any], model: nn.Module)
         betas_mean=mean,
         init_std=cfg.init_std,
     )
-    return SingleFrameNet(ImageEncoder(cfg.backbone, cfg.pretrained, cfg.feature_dim), heads, cfg)
+    return SingleFrameNet(ImageEncoder(cfg.backbone, cfg.pretrained, cfg.feature_dim, cfg.spatial_grid, cfg.spatial_channels), heads, cfg)

@@ -24,6 +24,7 @@ from smal4v.train.config import OnlineTrainConfig
 from smal4v.train.loop import fit, progress, seed_everything, select_device
 from smal4v.train.losses import keypoint_loss, silhouette_loss, temporal_losses, weighted_total
 from smal4v.train.scene import Priors, Scene
+from smal4v.train.schedule import clip_gradients, learning_rate_factor, set_learning_rate
 
 
 class SequenceData:
@@ -113,16 +114,21 @@ def train_online(
     length = min(cfg.window, n)
     starts = window_starts(n, cfg.window, cfg.stride)
 
+    steps_per_epoch = -(-len(starts) // cfg.windows_per_batch)
+
     def epoch_fn(epoch: int) -> dict[str, float]:
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
         order = [starts[i] for i in torch.randperm(len(starts), generator=gen).tolist()]
         groups = [order[i : i + cfg.windows_per_batch] for i in range(0, len(order), cfg.windows_per_batch)]
         net.train()
         sums: dict[str, float] = {}
-        for group in progress(groups, cfg.progress, f"online epoch {epoch + 1}/{cfg.epochs}"):
+        for step, group in enumerate(progress(groups, cfg.progress, f"online epoch {epoch + 1}/{cfg.epochs}")):
+            set_learning_rate(opt, learning_rate_factor(epoch * steps_per_epoch + step, cfg.epochs * steps_per_epoch,
+                                                        cfg.lr_warmup, cfg.lr_schedule))
             opt.zero_grad(set_to_none=True)
             total, logged = window_losses(net, scene, priors, data, group, length, cfg, epoch >= cfg.warmup_epochs, device)
             total.backward()
+            clip_gradients(net.parameters(), cfg.grad_clip)
             opt.step()
             for k, v in logged.items():
                 sums[k] = sums.get(k, 0.0) + v / len(groups)

@@ -24,8 +24,9 @@ from smal4v.train.loop import fit, load_checkpoint, load_model_weights, progress
 from smal4v.train.losses import keypoint_loss, parameter_losses, silhouette_loss, vertex_loss, weighted_total
 from smal4v.train.mirror import Mirror
 from smal4v.train.scene import Priors, Scene
+from smal4v.train.schedule import clip_gradients, learning_rate_factor, set_learning_rate
 
-GT_3D_TERMS = ("betas", "pose", "trans", "focal", "limb_scale", "vertices")
+GT_3D_TERMS = ("betas", "pose", "root_pose", "trans", "focal", "limb_scale", "vertices")
 
 
 def augment(batch: Batch, cfg: AugmentConfig, gen: torch.Generator, mirror: Mirror | None = None) -> Batch:
@@ -132,22 +133,21 @@ def train_single_frame(
     mirror = Mirror(model, keypoint_set) if cfg.augment.flip > 0 else None
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)  # type: ignore[arg-type]
     n = len(dataset)
+    steps_per_epoch = len(_epoch_batches(np.arange(n), cfg))
 
     def epoch_fn(epoch: int) -> dict[str, float]:
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-        perm = torch.randperm(n, generator=gen).numpy()
-        batches = [perm[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
-        if len(batches) > 1 and len(batches[-1]) == 1:  # BatchNorm cannot train on one sample
-            batches = batches[:-1]
-        if cfg.max_steps_per_epoch:
-            batches = batches[: cfg.max_steps_per_epoch]
+        batches = _epoch_batches(torch.randperm(n, generator=gen).numpy(), cfg)
         _set_train_mode(net, cfg.freeze_bn)
         sums: dict[str, float] = {}
-        for idx in progress(batches, cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}"):
+        for step, idx in enumerate(progress(batches, cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}")):
+            set_learning_rate(opt, learning_rate_factor(epoch * steps_per_epoch + step, cfg.epochs * steps_per_epoch,
+                                                        cfg.lr_warmup, cfg.lr_schedule))
             batch = augment(dataset.batch(idx), cfg.augment, gen, mirror).to(device)
             opt.zero_grad(set_to_none=True)
             total, logged = batch_losses(net, scene, priors, batch, cfg)
             total.backward()
+            clip_gradients(net.parameters(), cfg.grad_clip)
             opt.step()
             for k, v in logged.items():
                 sums[k] = sums.get(k, 0.0) + v / len(batches)
@@ -155,6 +155,15 @@ def train_single_frame(
 
     extra = {"net_config": net.config.to_dict(), "train_config": cfg.to_dict()}
     return fit(net, opt, cfg.epochs, epoch_fn, out_dir, cfg.checkpoint_every, extra, name="single_frame")
+
+
+def _epoch_batches(perm: np.ndarray, cfg: SingleFrameTrainConfig) -> list[np.ndarray]:
+    """One epoch's batches of row indices in ``perm`` order (a last batch of one row is dropped:
+    BatchNorm cannot train on one sample), capped at ``max_steps_per_epoch``."""
+    batches = [perm[i : i + cfg.batch_size] for i in range(0, len(perm), cfg.batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches = batches[:-1]
+    return batches[: cfg.max_steps_per_epoch] if cfg.max_steps_per_epoch else batches
 
 
 def load_single_frame_net(path: str | Path, model: nn.Module) -> SingleFrameNet:

@@ -1,0 +1,72 @@
+"""The temporal network earns its place: on a clip made for it (smooth motion, noisy per-frame
+features, keypoints on every 6th frame) ``online`` beats ``online_single`` on the frames whose
+keypoints it was not given, and is smoother."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from smal4v.evaluate.metrics import keypoint_jitter, nanmean, pck_per_frame
+from smal4v.model import load_keypoint_set, load_model
+from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from smal4v.nets.encoder import ImageEncoder
+from smal4v.nets.heads import SMALHeads
+from smal4v.nets.params import SMALParams
+from smal4v.nets.single_frame import SingleFrameNet
+from smal4v.train.config import NetConfig, OnlineTrainConfig
+from smal4v.train.online import SequenceData, train_online
+from smal4v.train.scene import Scene
+
+S, N, EVERY, D = 64, 40, 6, 16
+
+
+def _clip(model, kps, heads: SMALHeads, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame features (N, D) = a random linear map of the smooth latent motion + i.i.d. noise,
+    and the true keypoints (N, K, 3) of that motion (a turning, walking, drifting animal)."""
+    t = np.arange(N) / N
+    yaw = 0.8 * np.sin(2 * np.pi * (0.7 * t + rng.uniform()))
+    phase = 2 * np.pi * (3 * t + rng.uniform())
+    pose = torch.zeros(N, 35, 3)
+    turn = torch.zeros(N, 3)
+    turn[:, 1] = torch.as_tensor(yaw, dtype=torch.float32)
+    pose[:, 0] = matrix_to_axis_angle(axis_angle_to_matrix(turn) @ heads.root_offset)
+    swing = torch.as_tensor(0.35 * np.sin(phase), dtype=torch.float32)[:, None]
+    pose[:, 7:15, 1], pose[:, 17:25, 1] = swing, -swing
+    shift = np.stack([0.15 * np.sin(2 * np.pi * t), 0.05 * np.cos(2 * np.pi * t), 0 * t], 1)
+    truth = SMALParams(torch.zeros(N, 20), pose, heads.trans_default + torch.as_tensor(shift, dtype=torch.float32),
+                       torch.full((N,), 2.0 * S))
+    with torch.no_grad():
+        kp = Scene(model, kps, S, S)(truth, silhouette=False).keypoints
+    latent = np.stack([np.sin(yaw), np.cos(yaw), np.sin(phase), np.cos(phase), 5 * shift[:, 0], 5 * shift[:, 1]], 1)
+    features = latent @ rng.normal(size=(6, D)) + 0.5 * rng.normal(size=(N, D))
+    return features.astype(np.float32), torch.cat([kp, torch.ones(N, len(kps), 1)], -1).numpy()
+
+
+@pytest.mark.slow
+def test_online_beats_online_single_on_a_smooth_clip(tmp_path):
+    torch.set_num_threads(1)
+    model, kps = load_model("procedural"), load_keypoint_set("badja20")
+    torch.manual_seed(0)
+    heads = SMALHeads(D, 35, 20, focal_default=2.0 * S, trans_default=(0, 0, 3.0))
+    features, truth = _clip(model, kps, heads, np.random.default_rng(0))
+    parent = SingleFrameNet(ImageEncoder("resnet_tiny", None, D), heads, NetConfig(image_size=S, feature_dim=D))
+    given = np.arange(N) % EVERY == 0
+    train_kp = truth.copy()
+    train_kp[~given, :, 2] = 0.0
+    data = SequenceData(features, train_kp, None, S, name="clip")
+    defaults = OnlineTrainConfig()
+    scores = {}
+    for temporal in (False, True):
+        cfg = {"temporal": temporal, "epochs": 25, "warmup_epochs": 0, "gru_hidden": 32, "lr": 3e-3,
+               "progress": False, "device": "cpu", "checkpoint_every": 1000}
+        _, preds, _ = train_online(parent, model, None, data, cfg, tmp_path / str(temporal), kps)
+        with torch.no_grad():
+            kp = Scene(model, kps, S, S)(preds, silhouette=False).keypoints.numpy()
+        pck = nanmean(pck_per_frame(kp[~given], truth[~given], np.full((~given).sum(), float(S)), 0.05))
+        scores[temporal] = (pck, keypoint_jitter(kp))
+    (pck_single, jitter_single), (pck_online, jitter_online) = scores[False], scores[True]
+    assert defaults.bidirectional and defaults.window > EVERY  # the defaults this test stands for
+    assert pck_online >= pck_single + 0.05, scores
+    assert jitter_online < 0.85 * jitter_single, scores
