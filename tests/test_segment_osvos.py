@@ -6,8 +6,6 @@ swinging legs, one colour family) walking over a textured background of other co
 
 from __future__ import annotations
 
-import argparse
-
 import cv2
 import numpy as np
 import pytest
@@ -16,11 +14,12 @@ import torch
 from smal4v.data import artifacts
 from smal4v.evaluate.metrics import iou_per_frame, silhouette_scores
 from smal4v.segment import combine, osvos
-from smal4v.segment.cli_densify import add_densify_command, read_mask_folder
+from smal4v.segment.cli_densify import read_mask_folder
 from smal4v.segment.densify import METHODS, densify_sequence
 from smal4v.segment.flow import densify_nearest
 from smal4v.segment.osvos_evaluate import evaluate_silhouettes
 from smal4v.segment.osvos_net import OsvosNet, balanced_bce, prior_logit_shift
+from segment_helpers import run_densify_cli, write_sequence_artifacts
 
 H, W = 96, 128
 
@@ -194,13 +193,7 @@ def test_densify_stage_and_scoring_through_artifacts(tmp_path, parent):
     given = np.zeros(11, bool)
     given[[0, 5, 10]] = True
     n, k = len(frames), 2
-    artifacts.write_artifact(tmp_path / "frames.h5", "frames", {
-        "frames": frames, "crops": frames[:, :16, :16], "crop_boxes": np.zeros((n, 3)), "bboxes": np.zeros((n, 4))},
-        {"fps": 10.0, "source": "test", "frame_names": [str(i) for i in range(n)]})
-    artifacts.write_artifact(tmp_path / "annotations.h5", "annotations", {
-        "keypoints": np.zeros((n, k, 3)), "keypoint_split": np.zeros(n, np.uint8),
-        "masks": np.where(given[:, None, None], gt, False), "masks_given": given},
-        {"keypoint_set": "test", "keypoint_names": ["a", "b"]})
+    write_sequence_artifacts(tmp_path, frames, gt, given)
     artifacts.write_artifact(tmp_path / "gt.h5", "ground_truth", {
         "masks": gt, "has_mask": np.ones(n, bool), "keypoints": np.zeros((n, k, 3))})
     assert {"flow", "osvos", "osvos+flow"} <= set(METHODS)
@@ -218,20 +211,7 @@ def test_densify_stage_and_scoring_through_artifacts(tmp_path, parent):
 
 def test_cli_writes_one_mask_per_frame(tmp_path, parent):
     frames, gt = walking_animal(6, seed=4)
-    (tmp_path / "frames").mkdir()
-    (tmp_path / "masks").mkdir()
-    for i, f in enumerate(frames):
-        cv2.imwrite(str(tmp_path / "frames" / f"{i:05d}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    for i in (0, 5):
-        cv2.imwrite(str(tmp_path / "masks" / f"{i:05d}.png"), gt[i].astype(np.uint8) * 255)
-    parser = argparse.ArgumentParser()
-    add_densify_command(parser.add_subparsers())
-    a = parser.parse_args(["densify", str(tmp_path / "frames"), str(tmp_path / "masks"), str(tmp_path / "out"),
-                           "--method", "osvos", "--parent", parent, "--iterations", "20", "--threads", "1",
-                           "--no-progress"])
-    assert a.handler(a) == 0
-    out = sorted((tmp_path / "out").glob("*.png"))
-    assert [p.stem for p in out] == [f"{i:05d}" for i in range(6)]
-    got = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 127 for p in out])
+    got = run_densify_cli(tmp_path, frames, gt, [0, 5], "jpg", ["--method", "osvos", "--parent", parent,
+                                                                "--iterations", "20", "--threads", "1", "--no-progress"])
     np.testing.assert_array_equal(got[[0, 5]], gt[[0, 5]])
     assert iou_per_frame(got[1:5], gt[1:5]).mean() > 0.6

@@ -1,4 +1,5 @@
-"""smal4v.segment: silhouette densification (``flow``: classical optical-flow propagation).
+"""smal4v.segment: silhouette densification (``propagate``: confidence-weighted bidirectional flow
+propagation with a pluggable segmenter prior, the default; ``flow``; ``osvos``; ``osvos+flow``).
 
 Import the submodules directly (``from smal4v.segment import flow``).
 """

@@ -42,8 +42,8 @@ def read_mask_folder(masks_dir: str | Path, names: list[str], size: tuple[int, i
 
 
 def _settings(a: argparse.Namespace) -> dict[str, Any]:
-    """The ``silhouettes`` settings: --config YAML (``silhouettes:`` subtree or the sections
-    osvos/flow/fusion at top level) overridden by the command-line options."""
+    """The ``silhouettes`` settings: --config YAML (``silhouettes:`` subtree or its sections
+    at top level) overridden by the command-line options."""
     cfg: dict[str, Any] = {}
     if a.config:
         import yaml
@@ -59,9 +59,17 @@ def _settings(a: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             osvos[key] = value
     flow = dict(cfg.get("flow") or {})
+    propagate = dict(cfg.get("propagate") or {})
     if a.no_progress:
-        osvos["progress"] = flow["progress"] = False
-    return {**cfg, "osvos": osvos, "flow": flow}
+        osvos["progress"] = flow["progress"] = propagate["progress"] = False
+    if a.prior_weight is not None:
+        propagate["prior_weight"] = a.prior_weight
+    segmenter = dict(cfg.get("segmenter") or {})
+    if a.segmenter:
+        segmenter["module"] = a.segmenter
+    if a.segmenter_weights:
+        segmenter["weights"] = a.segmenter_weights
+    return {**cfg, "osvos": osvos, "flow": flow, "propagate": propagate, "segmenter": segmenter}
 
 
 def run_densify(a: argparse.Namespace) -> int:
@@ -72,10 +80,10 @@ def run_densify(a: argparse.Namespace) -> int:
     video = read_frame_folder(a.frames_dir)
     masks, given = read_mask_folder(a.masks_dir, video.names, video.frames.shape[1:3])
     cfg = _settings(a)
-    method = a.method or cfg.get("method", "osvos+flow")
+    method = a.method or cfg.get("method", "propagate")
     if method not in METHODS:
         raise ValueError(f"--method {method!r} is not one of {sorted(METHODS)}")
-    if method != "flow" and not cfg["osvos"].get("parent"):
+    if method != "flow" and not cfg["osvos"].get("parent") and not cfg["segmenter"].get("module"):
         print("smal4v densify: no --parent given; fine-tuning OSVOS from random weights (less accurate)")
     out, probs = METHODS[method](video.frames, masks, given, method_params(cfg, method))
     out_dir = Path(a.out_dir)
@@ -98,11 +106,16 @@ def add_densify_command(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("frames_dir", help="folder of frames")
     p.add_argument("masks_dir", help="folder of PNG masks for some frames (same file stems)")
     p.add_argument("out_dir", help="output folder: one PNG mask per frame")
-    p.add_argument("--method", choices=["osvos", "flow", "osvos+flow"], default=None,
-                   help="densification method (default: config's, else osvos+flow)")
+    p.add_argument("--method", choices=["propagate", "osvos", "flow", "osvos+flow"], default=None,
+                   help="densification method (default: config's, else propagate)")
     p.add_argument("--parent", help="OSVOS parent model (from train_osvos_parent); without it OSVOS "
                    "starts from random weights")
-    p.add_argument("--config", help="YAML with a 'silhouettes:' subtree (sections osvos, flow, fusion)")
+    p.add_argument("--config", help="YAML with a 'silhouettes:' subtree (sections propagate, segmenter, osvos, "
+                   "flow, fusion)")
+    p.add_argument("--segmenter", help="propagate's segmenter class, 'package.module:ClassName' or "
+                   "'file.py:ClassName' (default: built-in OSVOS)")
+    p.add_argument("--segmenter-weights", help="local weights file for --segmenter")
+    p.add_argument("--prior-weight", type=float, help="propagate: weight of the segmenter's log-odds (0: none)")
     p.add_argument("--iterations", type=int, help="OSVOS fine-tuning steps")
     p.add_argument("--work-max-side", type=int, help="OSVOS working resolution (longer side, px)")
     p.add_argument("--threads", type=int, help="torch threads")

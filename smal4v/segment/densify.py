@@ -1,7 +1,8 @@
 """The ``densify_silhouettes`` stage: a mask for every frame from the given sparse masks.
 
 Methods are selected by ``cfg["method"]``; each method's own settings sit under its name
-(``cfg["flow"]``, ``cfg["osvos"]``, ``cfg["fusion"]``), so the config says what runs and how.
+(``cfg["flow"]``, ``cfg["osvos"]``, ``cfg["fusion"]``, ``cfg["propagate"]``; ``cfg["segmenter"]``
+picks the segmenter ``propagate`` uses as its prior), so the config says what runs and how.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from smal4v.data import artifacts
 from smal4v.segment.combine import densify_osvos_flow, method_params
 from smal4v.segment.flow import densify_flow
 from smal4v.segment.osvos import densify_osvos
+from smal4v.segment.propagate import densify_propagate
 
 Densifier = Callable[[np.ndarray, np.ndarray, np.ndarray, Mapping[str, Any]], tuple[np.ndarray, np.ndarray]]
-METHODS: dict[str, Densifier] = {"flow": densify_flow, "osvos": densify_osvos, "osvos+flow": densify_osvos_flow}
+METHODS: dict[str, Densifier] = {"flow": densify_flow, "osvos": densify_osvos, "osvos+flow": densify_osvos_flow,
+                                  "propagate": densify_propagate}
 
 
 def densify_sequence(frames_path: str | Path, annotations_path: str | Path, out_path: str | Path,

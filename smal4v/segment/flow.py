@@ -137,6 +137,13 @@ def _chain(field: _FlowField, start: np.ndarray, frames: list[int], step: int) -
     return out
 
 
+def mask_params_of(settings: Any) -> FlowParams:
+    """The threshold/cleaning settings of any method's settings object (fields ``threshold``,
+    ``morph_radius``, ``fill_holes``, ``keep_largest``) in the form :func:`refine_mask` takes."""
+    return FlowParams(threshold=settings.threshold, morph_radius=settings.morph_radius,
+                      fill_holes=settings.fill_holes, keep_largest=settings.keep_largest, progress=False)
+
+
 def refine_mask(prob: np.ndarray, params: FlowParams) -> np.ndarray:
     """Threshold a probability map and clean it (open/close, fill holes, largest component)."""
     mask = prob >= params.threshold

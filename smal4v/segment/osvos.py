@@ -25,11 +25,12 @@ import cv2
 import numpy as np
 import torch
 
-from smal4v.segment.flow import FlowParams, refine_mask
+from smal4v.segment.flow import FlowParams, mask_params_of, refine_mask
 from smal4v.segment.flow import check_inputs  # same input contract as flow
 from smal4v.segment.osvos_net import OsvosNet, osvos_loss, prior_logit_shift
 from smal4v.settings import build_settings
-from smal4v.train.loop import fit, load_checkpoint, progress, save_checkpoint, seed_everything, select_device
+from smal4v.train.loop import (check_finite, data_fingerprint, fit, load_checkpoint, progress, save_checkpoint,
+                               seed_everything, select_device)
 
 MODEL_FORMAT = "smal4v-osvos/1"
 
@@ -83,8 +84,7 @@ class OsvosParams:
 
     def mask_params(self) -> FlowParams:
         """Threshold/cleaning settings in the form :func:`refine_mask` takes."""
-        return FlowParams(threshold=self.threshold, morph_radius=self.morph_radius,
-                          fill_holes=self.fill_holes, keep_largest=self.keep_largest, progress=False)
+        return mask_params_of(self)
 
 
 @dataclass
@@ -273,7 +273,8 @@ def train_parent(sequences: Sequence[tuple[np.ndarray, np.ndarray]], out_path: s
                             f"osvos parent epoch {epoch + 1}/{p.epochs}")
         return {"total": loss}
 
-    fit(net, opt, p.epochs, epoch_fn, work_dir, p.checkpoint_every, name="osvos_parent")
+    run = {"osvos_parent_config": asdict(p), "data": data_fingerprint(images + targets)}  # resume only this run
+    fit(net, opt, p.epochs, epoch_fn, work_dir, p.checkpoint_every, run, name="osvos_parent")
     fg = float(np.mean([t.mean() for t in targets]))
     return save_model(net, out_path, {"params": asdict(p), "n_images": len(images), "foreground_fraction": fg})
 
@@ -293,8 +294,9 @@ def finetune(frames: np.ndarray, masks: np.ndarray, given: np.ndarray, p: OsvosP
     torch.manual_seed(p.seed)
     rng = np.random.default_rng(p.seed)
     opt = torch.optim.Adam(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-    _train_steps(net, opt, p.lr, 0, p.iterations, list(images), list(targets), p.iterations, p.batch_size,
-                 p.side_weight, p.augment_params(), rng, p.progress, "osvos fine-tuning")
+    loss = _train_steps(net, opt, p.lr, 0, p.iterations, list(images), list(targets), p.iterations, p.batch_size,
+                        p.side_weight, p.augment_params(), rng, p.progress, "osvos fine-tuning")
+    check_finite(net, {"total": loss}, "osvos fine-tuning", 0)  # a diverged net would give empty masks
     shift = prior_logit_shift(float(targets.mean())) if p.calibrate else 0.0
     return net, shift
 
@@ -382,8 +384,9 @@ def densify_osvos(frames: np.ndarray, masks: np.ndarray, given: np.ndarray,
 
 def parent_training_pairs(frames_path: str | Path, annotations_path: str | Path,
                           ground_truth_path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(frames, masks) of one training sequence's frames with a mask: ground-truth masks
-    where ``ground_truth.h5`` has them (synthetic data), else the annotated (given) masks."""
+    """(frames, masks) of one training sequence's frames with a mask: the given masks, and the
+    ground-truth masks of ``ground_truth_path`` where it has them. Pass ground truth only for
+    synthetic rows: a real video's ground truth is its evaluation data (the workflow does so)."""
     from smal4v.data import artifacts
 
     frames = artifacts.read_artifact(frames_path, "frames", ["frames"])["frames"]
