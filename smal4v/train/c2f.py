@@ -1,0 +1,176 @@
+"""Training and inference of the coarse-to-fine network (METHOD.md 3.5, 4).
+
+C2F trains in three stages: (1) the coarse single-frame network (smal4v's ``base``/``parent``);
+(2) the GCN alone with the coarse network frozen, keypoint loss on the refined mesh; (3) joint
+fine-tuning with keypoints on the coarse and refined meshes, Tversky silhouettes on both, the
+Laplacian-coordinate loss against the stop-gradient coarse mesh, the joint-limit hinge, pose
+and shape priors. :func:`train_c2f_stage` runs stage 2 or 3 as its settings say
+(:class:`~smal4v.train.c2f_config.C2FStageConfig`); :func:`predict_c2f` runs the trained net on
+crops, :func:`refine_predictions` applies its GCN to another network's per-frame estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from smal4v.model.mesh_hierarchy import MeshHierarchy
+from smal4v.nets.coarse_to_fine import CoarseToFineNet
+from smal4v.nets.encoder import crops_to_tensor
+from smal4v.nets.params import SMALParams
+from smal4v.nets.single_frame import build_single_frame_net
+from smal4v.train.c2f_config import C2FStageConfig, GCNConfig
+from smal4v.train.c2f_losses import LaplacianLoss
+from smal4v.train.config import NetConfig
+from smal4v.train.datasets import Batch, FrameDataset
+from smal4v.train.loop import fit, load_checkpoint, progress, seed_everything, select_device
+from smal4v.train.losses import keypoint_loss, silhouette_loss, weighted_total
+from smal4v.train.scene import Priors, Scene
+
+
+class C2FLosses:
+    """Every stage-2/3 term of one batch: coarse and refined keypoints and silhouettes, the
+    Laplacian term and the priors (only terms with a weight > 0 are computed)."""
+
+    def __init__(self, model: nn.Module, keypoint_set: Any, image_size: int, cfg: C2FStageConfig,
+                 shape_family: str | None) -> None:
+        self.cfg = cfg
+        self.scene = Scene(model, keypoint_set, image_size, cfg.loss.mask_size, cfg.loss.silhouette_sigma)
+        self.priors = Priors(model, shape_family)
+        self.laplacian = LaplacianLoss(model.faces, int(model.num_vertices))
+
+    def to(self, device: torch.device) -> "C2FLosses":
+        self.priors.to(device)
+        self.laplacian.to(device)
+        return self
+
+    def __call__(self, net: CoarseToFineNet, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """(weighted total, logged weighted terms) of one batch."""
+        w, loss = self.cfg.weights, self.cfg.loss
+        on = {k for k, v in w.items() if v > 0}
+        with torch.set_grad_enabled(not self.cfg.freeze_coarse and torch.is_grad_enabled()):
+            params, features = net.encode(batch.images)
+            coarse = self.scene(params, silhouette="silhouette" in on and batch.masks is not None)
+        refined = self.scene(params, silhouette="silhouette_refined" in on and batch.masks is not None,
+                             delta_v=net.offsets(features, coarse.vertices, params.focal))
+        terms: dict[str, torch.Tensor] = {}
+        if batch.keypoints is not None:
+            terms["keypoints"] = keypoint_loss(coarse.keypoints, batch.keypoints, self.scene.image_size, loss.keypoint_loss)
+            terms["keypoints_refined"] = keypoint_loss(refined.keypoints, batch.keypoints, self.scene.image_size,
+                                                       loss.keypoint_loss)
+        if batch.masks is not None:
+            target = self.scene.resize_masks(batch.masks)
+            for name, out in (("silhouette", coarse), ("silhouette_refined", refined)):
+                if out.silhouette is not None:
+                    terms[name] = silhouette_loss(out.silhouette, target, batch.mask_valid, loss.silhouette_loss,
+                                                  loss.tversky_alpha, loss.tversky_beta)
+        if "laplacian" in on:
+            terms["laplacian"] = self.laplacian(refined.vertices, coarse.vertices)
+        terms.update(self.priors(params))
+        return weighted_total(terms, w)
+
+
+def _set_modes(net: CoarseToFineNet, freeze_coarse: bool) -> None:
+    net.train()
+    if freeze_coarse:
+        net.coarse.eval()
+
+
+def train_c2f_stage(net: CoarseToFineNet, model: nn.Module, dataset: FrameDataset, cfg: C2FStageConfig,
+                    out_dir: str | Path, keypoint_set: Any) -> list[dict[str, float]]:
+    """Train stage 2 (``freeze_coarse``: only the GCN) or 3 (everything) on ``dataset``;
+    resumable checkpoints and losses.csv/png in ``out_dir``. Returns the loss history."""
+    if dataset.image_size != net.image_size:
+        raise ValueError(f"{dataset.name}: crops are {dataset.image_size} px, the network expects {net.image_size}")
+    seed_everything(cfg.seed)
+    device = select_device(cfg.device)
+    net.to(device)
+    model.to(device)
+    losses = C2FLosses(model, keypoint_set, dataset.image_size, cfg, net.coarse.config.shape_family).to(device)
+    for p in net.coarse.parameters():
+        p.requires_grad_(not cfg.freeze_coarse)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(trainable, lr=cfg.lr, betas=tuple(cfg.adam_betas))  # type: ignore[arg-type]
+    n = len(dataset)
+
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        perm = torch.randperm(n, generator=gen).numpy()
+        batches = [perm[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
+        if len(batches) > 1 and len(batches[-1]) == 1:  # BatchNorm cannot train on one sample
+            batches = batches[:-1]
+        batches = batches[: cfg.max_steps_per_epoch] if cfg.max_steps_per_epoch else batches
+        _set_modes(net, cfg.freeze_coarse)
+        sums: dict[str, float] = {}
+        for idx in progress(batches, cfg.progress, f"c2f epoch {epoch + 1}/{cfg.epochs}"):
+            opt.zero_grad(set_to_none=True)
+            total, logged = losses(net, dataset.batch(idx).to(device))
+            total.backward()
+            opt.step()
+            for k, v in logged.items():
+                sums[k] = sums.get(k, 0.0) + v / len(batches)
+        return sums
+
+    extra = {"net_config": net.coarse.config.to_dict(), "gcn_config": asdict(net.config),
+             "hierarchy_key": net.hierarchy_key, "train_config": asdict(cfg)}
+    return fit(net, opt, cfg.epochs, epoch_fn, out_dir, cfg.checkpoint_every, extra, name="c2f")
+
+
+def load_c2f_net(path: str | Path, model: nn.Module, hierarchy: MeshHierarchy) -> CoarseToFineNet:
+    """Rebuild a CoarseToFineNet from a checkpoint of :func:`train_c2f_stage` (same hierarchy)."""
+    state = load_checkpoint(path)
+    if "gcn_config" not in state:
+        raise ValueError(f"checkpoint {path} has no 'gcn_config'; not written by train_c2f_stage")
+    if state.get("hierarchy_key") != hierarchy.key:
+        raise ValueError(f"checkpoint {path} was trained on another mesh hierarchy than the one given")
+    net_cfg = NetConfig.from_dict(state["net_config"], f"{path}:net_config")
+    net_cfg.pretrained = None
+    net = CoarseToFineNet(build_single_frame_net(net_cfg, model), hierarchy, GCNConfig(**state["gcn_config"]))
+    net.load_state_dict(state["model"])
+    return net
+
+
+@torch.no_grad()
+def predict_c2f(net: CoarseToFineNet, model: nn.Module, crops: np.ndarray, batch_size: int = 16) -> tuple[SMALParams, torch.Tensor]:
+    """Eval-mode coarse parameters (N,) and per-frame offsets (N, V, 3) for crops (N, S, S, 3), on CPU."""
+    device = next(net.parameters()).device
+    net.eval()
+    params, offsets = [], []
+    for i in range(0, len(crops), batch_size):
+        p, d = net(crops_to_tensor(crops[i : i + batch_size]).to(device), model.to(device))
+        params.append(p.detach().to("cpu"))
+        offsets.append(d.cpu())
+    return SMALParams.cat(params), torch.cat(offsets)
+
+
+@torch.no_grad()
+def refine_predictions(net: CoarseToFineNet, model: nn.Module, crops: np.ndarray, params: SMALParams,
+                       base_offsets: torch.Tensor | None = None, batch_size: int = 16) -> torch.Tensor:
+    """The GCN's per-frame offsets (N, V, 3) for another network's crop-camera estimate ``params``
+    (N,) of the same crops (e.g. the online network's), whose mesh includes ``base_offsets`` (V, 3)."""
+    device = next(net.parameters()).device
+    net.eval()
+    model = model.to(device)
+    out = []
+    for i in range(0, len(crops), batch_size):
+        p = params[i : i + batch_size].to(device)
+        base = None if base_offsets is None else base_offsets.to(device)[None].expand(len(p.focal), -1, -1)
+        vertices = model(p.betas, p.pose, p.trans, p.limb_scale, base).vertices
+        features = net.coarse.encoder.forward_features(crops_to_tensor(crops[i : i + batch_size]).to(device))
+        out.append(net.offsets(features, vertices, p.focal).cpu())
+    return torch.cat(out)
+
+
+def fuse_offsets(offsets: torch.Tensor, how: str = "median") -> torch.Tensor:
+    """One shape per video from per-frame canonical offsets (N, V, 3): their per-coordinate
+    ``median`` (robust to frames where the pose or the mask is wrong) or ``mean``."""
+    if how == "median":
+        return offsets.median(dim=0).values
+    if how == "mean":
+        return offsets.mean(dim=0)
+    raise ValueError(f"unknown offset fusion {how!r}; use 'median' or 'mean'")

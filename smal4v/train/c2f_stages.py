@@ -1,0 +1,101 @@
+"""Workflow stages of the coarse-to-fine network: mesh hierarchy, GCN training (C2F stages 2
+and 3 on top of the parent, the coarse stage 1), and the variants ``c2f`` (the refined
+single-frame network on every frame) and ``online_c2f`` (the GCN applied to every frame of the
+online network's estimate, its canonical offsets fused into one shape per video)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from smal4v.data import artifacts
+from smal4v.data.cropping import crop_camera_from_full
+from smal4v.model import load_keypoint_set, load_model
+from smal4v.model.mesh_hierarchy import hierarchy_for_model, load_for_model
+from smal4v.nets.coarse_to_fine import CoarseToFineNet
+from smal4v.nets.params import SMALParams
+from smal4v.train.c2f import fuse_offsets, load_c2f_net, predict_c2f, refine_predictions, train_c2f_stage
+from smal4v.train.c2f_config import C2FConfig
+from smal4v.train.datasets import FrameDataset
+from smal4v.train.loop import seed_everything, select_device
+from smal4v.train.single_frame import load_single_frame_net
+from smal4v.train.stages import _save_network, predictions_artifact
+
+STAGES = ("stage2", "stage3")
+
+
+def build_hierarchy_file(model_spec: str, cfg: Mapping[str, Any], out_path: str) -> None:
+    """The mesh hierarchy of the workflow's body model, written once (keyed by the model's mesh)."""
+    c = C2FConfig.from_dict({"hierarchy": dict(cfg)}).hierarchy
+    hierarchy_for_model(load_model(model_spec), c.levels, c.factor).save(out_path)
+
+
+def _hierarchy(path: str, model: torch.nn.Module, cfg: C2FConfig):
+    return load_for_model(path, model, cfg.hierarchy.levels, cfg.hierarchy.factor)
+
+
+def train_c2f_network(stage: str, init: str, hierarchy_path: str, dataset: FrameDataset, cfg: Mapping[str, Any],
+                      model_spec: str, keypoint_set: str, seed: int, device: str, out_model: str, out_losses: str,
+                      out_curve: str) -> None:
+    """C2F's stage 2 (a fresh GCN on the frozen parent ``init``) or stage 3 (joint fine-tuning of
+    the stage-2 network ``init``); work in ``<out_model>.work/`` (resumable)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown C2F stage {stage!r}; use one of {STAGES}")
+    c = C2FConfig.from_dict(dict(cfg))
+    stage_cfg = getattr(c, stage)
+    stage_cfg.seed, stage_cfg.device = int(seed), device
+    model = load_model(model_spec)
+    hierarchy = _hierarchy(hierarchy_path, model, c)
+    seed_everything(int(seed))  # the fresh GCN's initial weights come from this seed
+    if stage == "stage2":
+        net = CoarseToFineNet(load_single_frame_net(init, model), hierarchy, c.gcn)
+    else:
+        net = load_c2f_net(init, model, hierarchy)
+    work_dir = Path(f"{out_model}.work")
+    train_c2f_stage(net, model, dataset, stage_cfg, work_dir, load_keypoint_set(keypoint_set))
+    _save_network(work_dir, out_model, out_losses, out_curve)
+    shutil.rmtree(work_dir)
+
+
+def _network(network_path: str, hierarchy_path: str, model_spec: str, cfg: Mapping[str, Any], device: str):
+    model = load_model(model_spec)
+    net = load_c2f_net(network_path, model, _hierarchy(hierarchy_path, model, C2FConfig.from_dict(dict(cfg))))
+    return net.to(select_device(device)), model
+
+
+def predict_c2f_variant(network_path: str, hierarchy_path: str, frames_path: str, cfg: Mapping[str, Any], model_spec: str,
+                        keypoint_set: str, device: str, out_path: str, created_by: str) -> None:
+    """Variant ``c2f``: the refined single-frame network on every frame (per-frame offsets)."""
+    net, model = _network(network_path, hierarchy_path, model_spec, cfg, device)
+    crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
+    params, offsets = predict_c2f(net, model, crops)
+    predictions_artifact(params, frames_path, model_spec, keypoint_set, "c2f", out_path, created_by, offsets)
+
+
+def online_c2f_offsets(network_path: str, hierarchy_path: str, frames_path: str, online_path: str, cfg: Mapping[str, Any],
+                       model_spec: str, device: str) -> tuple[SMALParams, torch.Tensor, torch.Tensor | None]:
+    """The online estimate of a video (crop camera), the GCN's per-frame canonical offsets
+    (N, V, 3) for it and the online network's own per-video offsets (V, 3) or None."""
+    net, model = _network(network_path, hierarchy_path, model_spec, cfg, device)
+    online = artifacts.read_artifact(online_path, "predictions")
+    fr = artifacts.read_artifact(frames_path, "frames", ["crops", "crop_boxes"])
+    focal_crop, _ = crop_camera_from_full(online["focal"], online["principal"], fr["crop_boxes"], fr["crops"].shape[1])
+    params = SMALParams.from_numpy({**online, "focal": focal_crop})
+    base = torch.from_numpy(online["delta_v"]) if "delta_v" in online else None
+    return params, refine_predictions(net, model, fr["crops"], params, base), base
+
+
+def predict_online_c2f_variant(network_path: str, hierarchy_path: str, frames_path: str, online_path: str,
+                               cfg: Mapping[str, Any], model_spec: str, keypoint_set: str, device: str, out_path: str,
+                               created_by: str) -> None:
+    """Variant ``online_c2f``: the online estimate with the GCN's offsets of every frame fused
+    (``c2f.fuse``) into one per-video shape, added to the online network's own offsets."""
+    params, offsets, base = online_c2f_offsets(network_path, hierarchy_path, frames_path, online_path, cfg, model_spec,
+                                               device)
+    fused = fuse_offsets(offsets, C2FConfig.from_dict(dict(cfg)).fuse)
+    delta_v = fused if base is None else base + fused
+    predictions_artifact(params, frames_path, model_spec, keypoint_set, "online_c2f", out_path, created_by, delta_v)

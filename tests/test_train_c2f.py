@@ -1,0 +1,125 @@
+"""Coarse-to-fine training (stage 2: the GCN alone on a frozen coarse network) learns an
+off-model bump from keypoints and silhouettes; its losses, checkpoints and fusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from shape_helpers import mean_iou
+from smal4v.data.off_model import off_model_offsets
+from smal4v.model import load_keypoint_set, load_model
+from smal4v.model.mesh_hierarchy import hierarchy_for_model
+from smal4v.nets.coarse_to_fine import CoarseToFineNet
+from smal4v.nets.single_frame import build_single_frame_net
+from smal4v.render import Camera, rasterize_hard
+from smal4v.train.c2f import fuse_offsets, load_c2f_net, predict_c2f, refine_predictions, train_c2f_stage
+from smal4v.train.c2f_config import C2FConfig
+from smal4v.train.c2f_losses import LaplacianLoss
+from smal4v.train.datasets import FrameDataset
+from smal4v.train.scene import Scene
+from smal4v.train.single_frame import predict_single_frame
+
+S = 64
+N = 8
+
+
+@pytest.fixture(scope="module")
+def bump_set():
+    """A coarse network, N random crops and targets: its own predictions with an off-model
+    shape (hump, belly, thicker neck and legs, bigger ears: silhouettes and keypoints of that mesh)."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = load_model("procedural")
+    kps = load_keypoint_set("badja20")
+    coarse = build_single_frame_net({"image_size": S, "feature_dim": 32}, model)
+    images = (np.random.default_rng(0).uniform(0, 1, (N, S, S, 3)) * 255).astype(np.uint8)
+    start = predict_single_frame(coarse, images)
+    bump = torch.as_tensor(off_model_offsets(model, start.betas[0].numpy(), np.random.default_rng(1), 2.0))
+    with torch.no_grad():
+        out = model(start.betas, start.pose, start.trans, None, bump[None].expand(N, -1, -1))
+        masks = rasterize_hard(out.vertices, model.faces, Camera(start.focal, S))
+        keypoints = Scene(model, kps, S)(start, silhouette=False, delta_v=bump[None].expand(N, -1, -1)).keypoints
+    keypoints = torch.cat([keypoints, torch.ones(N, len(kps), 1)], -1)
+    data = FrameDataset(images, keypoints.numpy(), masks.numpy(), name="bump")
+    return model, kps, coarse, data, masks, bump, hierarchy_for_model(model)
+
+
+def _stage2(bump_set, out_dir, epochs: int = 15):
+    model, kps, coarse, data, _, _, hierarchy = bump_set
+    cfg = C2FConfig.from_dict({
+        "gcn": {"channels": 16, "head_channels": [16, 8]},
+        "stage2": {"epochs": epochs, "batch_size": 4, "lr": 3e-3, "device": "cpu", "progress": False,
+                   "loss": {"mask_size": S, "silhouette_sigma": 0.1},
+                   "weights": {"keypoints_refined": 2.5e5, "silhouette_refined": 1.6e3, "laplacian": 1e3}},
+    })
+    torch.manual_seed(0)
+    net = CoarseToFineNet(coarse, hierarchy, cfg.gcn)
+    history = train_c2f_stage(net, model, data, cfg.stage2, out_dir, kps)
+    return net, history
+
+
+def test_stage2_learns_the_bump_with_the_coarse_net_frozen(bump_set, tmp_path) -> None:
+    model, _, coarse, data, masks, bump, hierarchy = bump_set
+    before = {k: v.clone() for k, v in coarse.state_dict().items()}
+    net, history = _stage2(bump_set, tmp_path)
+    for k, v in net.coarse.state_dict().items():  # frozen: weights and BatchNorm statistics
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+    assert history[-1]["silhouette_refined"] < 0.85 * history[0]["silhouette_refined"], history
+    assert history[-1]["keypoints_refined"] < history[0]["keypoints_refined"], history
+    params, offsets = predict_c2f(net, model, data.images)
+    corr = float(np.corrcoef(offsets.mean(0).flatten(), bump.flatten())[0, 1])
+    assert corr > 0.5, corr
+    with torch.no_grad():
+        coarse_sil = rasterize_hard(model(params.betas, params.pose, params.trans).vertices, model.faces,
+                                    Camera(params.focal, S))
+        refined_sil = rasterize_hard(model(params.betas, params.pose, params.trans, None, offsets).vertices,
+                                     model.faces, Camera(params.focal, S))
+    assert mean_iou(refined_sil, masks) > mean_iou(coarse_sil, masks) + 0.01
+    # the checkpoint rebuilds the same network; the GCN applied to the same estimate gives the same offsets
+    loaded = load_c2f_net(tmp_path / "checkpoint.pt", model, hierarchy)
+    again = refine_predictions(loaded, model, data.images, params)
+    torch.testing.assert_close(again, offsets, rtol=1e-4, atol=1e-6)
+
+
+def test_laplacian_loss_is_zero_for_identical_meshes_and_sees_a_bump() -> None:
+    trimesh = pytest.importorskip("trimesh")
+    sphere = trimesh.creation.icosphere(subdivisions=3)  # 642 vertices: a dense Laplacian stays small
+    faces = torch.as_tensor(sphere.faces)
+    v = torch.as_tensor(sphere.vertices, dtype=torch.float32)[None].repeat(2, 1, 1)
+    loss = LaplacianLoss(faces, v.shape[1])
+    assert float(loss(v, v)) == 0.0
+    assert float(loss(v + 0.3, v)) == pytest.approx(0.0, abs=1e-5)  # a translation keeps Laplacian coordinates
+    bump = torch.exp(-((v[0] - torch.tensor([0.0, 0.0, 1.0])) ** 2).sum(1) / 0.1)[:, None] * v[0]
+    bumped = v + 0.2 * bump[None]
+    # independent dense computation: L = D - A with A from the face edges
+    A = torch.zeros(v.shape[1], v.shape[1])
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        A[faces[:, a], faces[:, b]] = 1.0
+        A[faces[:, b], faces[:, a]] = 1.0
+    L = torch.diag(A.sum(1)) - A
+    torch.testing.assert_close(loss.coordinates(bumped)[0], L @ bumped[0], rtol=1e-4, atol=1e-5)
+    expected = (L @ (bumped[0] - v[0])).norm(dim=-1).mean()
+    assert float(expected) > 1e-3 and float(loss(bumped, v)) == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_fusion_median_ignores_outlier_frames() -> None:
+    offsets = torch.zeros(5, 4, 3)
+    offsets[:, :, 2] = 1.0
+    offsets[0] = 50.0  # one frame with a wrong estimate
+    torch.testing.assert_close(fuse_offsets(offsets, "median"), torch.ones(4, 3) * torch.tensor([0.0, 0.0, 1.0]))
+    torch.testing.assert_close(fuse_offsets(offsets, "mean")[:, 2], torch.full((4,), 10.8))
+    with pytest.raises(ValueError, match="unknown offset fusion"):
+        fuse_offsets(offsets, "max")
+
+
+def test_c2f_settings_validate() -> None:
+    cfg = C2FConfig.from_dict({"stage3": {"epochs": "3", "weights": {"laplacian": "5"}}})
+    assert cfg.stage3.epochs == 3 and cfg.stage3.weights["laplacian"] == 5.0
+    assert cfg.stage3.weights["silhouette"] == 1.6e4 and not cfg.stage3.freeze_coarse  # defaults kept
+    assert cfg.stage2.freeze_coarse and cfg.stage2.weights["keypoints_refined"] > 0
+    with pytest.raises(ValueError, match="unknown terms"):
+        C2FConfig.from_dict({"stage2": {"weights": {"keypoint": 1}}})
+    with pytest.raises(ValueError, match="fuse"):
+        C2FConfig.from_dict({"fuse": "max"})
