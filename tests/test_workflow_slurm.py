@@ -1,0 +1,198 @@
+"""The tiny workflow (config/test.yaml) through ``--profile profiles/slurm`` on a real Slurm.
+
+A single-node cluster (tests/slurm_cluster.py: Debian's slurm-wlm + munge, started by hand)
+reruns, through ``sbatch``, every job of the rules that compute on the device (training,
+OSVOS, densification, features, prediction, refinement, coarse-to-fine: about half of the
+tiny workflow's jobs) in a copy of the session's complete local run; the import jobs before them and the evaluation and
+report jobs after them are left out to keep the test affordable (each Slurm job starts
+Snakemake twice). While the run goes, the first ``predict`` job is killed with ``scancel``;
+the profile's ``retries: 1`` must resubmit it. The rerun outputs must equal, bit for bit, the
+local run's (same thread counts), and every job's memory, time limit and GPU request must be
+what the rule asks (read back from ``scontrol show job``).
+
+Without the Slurm binaries the module is skipped, except in CI (``CI=true``), where it fails.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from slurm_cluster import SlurmCluster, missing_binaries, start_cluster, system_config_conflict
+from workflow_helpers import TEST_CONFIG, Job, check, clone_run, device_rules, in_ci, scheduled, snakemake
+
+pytestmark = pytest.mark.slow
+
+KILLED_RULE = "predict"
+STATUS_CHECK_ARGS = ("--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5")
+"""The plugin waits 40 s before its first status check by default; a test cannot afford it."""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> SlurmCluster:
+    """A running single-node Slurm (skipped where Slurm is not installed, outside CI)."""
+    missing = missing_binaries()
+    reason = f"Slurm is not installed ({', '.join(missing)} not found; apt-get install slurm-wlm munge)" \
+        if missing else system_config_conflict()
+    if reason:
+        if in_ci():
+            pytest.fail(reason + ": CI must run the Slurm test (.ci/run installs Slurm)")
+        pytest.skip(reason)
+    cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
+    yield cluster
+    cluster.stop()
+
+
+class _Canceller(threading.Thread):
+    """Watches squeue and cancels the first running job of ``rule`` (once)."""
+
+    def __init__(self, cluster: SlurmCluster, rule: str) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.rule = cluster, rule
+        self.cancelled: str | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set() and self.cancelled is None:
+            try:
+                lines = self.cluster.command("squeue", "--noheader", "--states=RUNNING", "--format=%i|%k").split()
+            except RuntimeError:
+                lines = []
+            for line in lines:
+                job_id, comment = line.split("|", 1)
+                if comment.startswith(f"rule_{self.rule}_"):
+                    time.sleep(1.0)  # let the job start its work before it is killed
+                    self.cluster.command("scancel", job_id)
+                    self.cancelled = job_id
+                    return
+            time.sleep(0.3)
+
+
+def slurm_jobs(cluster: SlurmCluster) -> list[dict[str, str]]:
+    """Every job the controller knows (kept for MinJobAge=3600 s), as ``scontrol`` key=value dicts."""
+    jobs = []
+    for line in cluster.command("scontrol", "show", "job", "--oneliner").splitlines():
+        if line.strip() and not line.startswith("No jobs"):
+            jobs.append(dict(re.findall(r"(\S+?)=(\S*)", line)))
+    return jobs
+
+
+def _outputs(jobs: list[Job]) -> list[str]:
+    return [path for job in jobs for path in job.fields.get("output", "").split(", ") if path]
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, complete_test_run, tmp_path_factory) -> dict:
+    """The Slurm rerun of every device rule's job (one job cancelled on the way) in a copy of
+    the session's local run (tests/conftest.py), its dry-run plan and the local run."""
+    slurm_dir = clone_run(complete_test_run, tmp_path_factory.mktemp("slurm") / "run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLURM_CONF", str(cluster.conf))
+        everything = {job.rule for job in scheduled(slurm_dir, "--configfile", TEST_CONFIG, "--forceall")}
+        gpu_rules = sorted(device_rules(slurm_dir) & everything)  # the device rules the tiny config runs
+        force = ("--profile", "profiles/slurm", "--configfile", TEST_CONFIG, "--forcerun", *gpu_rules)
+        downstream = scheduled(slurm_dir, *force)  # forced rules and everything after them
+        targets = _outputs([job for job in downstream if job.rule in gpu_rules])
+        plan = scheduled(slurm_dir, *targets, *force)
+        assert {job.rule for job in plan} == set(gpu_rules), sorted({job.rule for job in plan})
+        canceller = _Canceller(cluster, KILLED_RULE)
+        canceller.start()
+        start_wall, start = time.time(), time.monotonic()
+        result = snakemake(slurm_dir, *targets, *force, *STATUS_CHECK_ARGS, timeout=900)
+        slurm_seconds = time.monotonic() - start
+        canceller.done.set()
+    output = check(result)
+    print(f"Slurm run of {len(plan)} jobs: {slurm_seconds:.0f} s")
+    return {"slurm": slurm_dir, "local": complete_test_run, "plan": plan, "output": output, "started": start_wall,
+            "jobs": slurm_jobs(cluster), "cancelled": canceller.cancelled}
+
+
+def _planned_comment(job: Job) -> str:
+    """The comment the plugin gives a job's sbatch call: ``rule_NAME[_wildcards_VALUE_VALUE]``."""
+    wildcards = "_".join(job.wildcards.values()).replace("/", "_")
+    return f"rule_{job.rule}" + (f"_wildcards_{wildcards}" if wildcards else "")
+
+
+def _cluster_jobs_by_comment(runs) -> dict[str, list[dict[str, str]]]:
+    by_comment: dict[str, list[dict[str, str]]] = {}
+    for job in runs["jobs"]:
+        by_comment.setdefault(job.get("Comment", ""), []).append(job)
+    return by_comment
+
+
+def test_every_job_went_through_sbatch(runs, cluster):
+    planned = {_planned_comment(job) for job in runs["plan"]}
+    assert len(planned) >= 15, planned
+    by_comment = _cluster_jobs_by_comment(runs)
+    assert set(by_comment) == planned, (set(by_comment) ^ planned)
+    submitted = re.findall(r"_slurm_rpc_submit_batch_job: JobId=(\d+)", cluster.controller_log.read_text())
+    assert sorted(submitted, key=int) == sorted((j["JobId"] for j in runs["jobs"]), key=int)
+    assert len(submitted) == len(planned) + 1  # every planned job once, the cancelled one twice
+    for comment, jobs in by_comment.items():
+        assert jobs[-1]["JobState"] == "COMPLETED", (comment, [j["JobState"] for j in jobs])
+
+
+def test_a_job_cancelled_with_scancel_is_reported_and_retried(runs):
+    cancelled = runs["cancelled"]
+    assert cancelled is not None, f"no {KILLED_RULE} job was seen running"
+    states = {j["JobId"]: j for j in runs["jobs"]}
+    assert states[cancelled]["JobState"] == "CANCELLED"
+    comment = states[cancelled]["Comment"]
+    attempts = _cluster_jobs_by_comment(runs)[comment]
+    assert [j["JobState"] for j in attempts] == ["CANCELLED", "COMPLETED"]
+    assert re.search(rf"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'", runs["output"]), \
+        runs["output"][-4000:]
+
+
+def _runtime_limit(minutes: int) -> str:
+    """Slurm's TimeLimit format for a limit in minutes (``HH:MM:SS`` or ``D-HH:MM:SS``)."""
+    days, rest = divmod(minutes * 60, 86400)
+    clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:00"
+    return f"{days}-{clock}" if days else clock
+
+
+def test_memory_time_and_gpu_requests_reach_slurm(runs):
+    """Each job's sbatch request as the controller recorded it equals the rule's resources, and
+    every job of a rule that computes on the device (training, OSVOS, densification, features,
+    prediction, refinement, coarse-to-fine) holds a GPU. (That the other rules ask for none is
+    checked on the Slurm profile's dry run, tests/test_workflow_lint.py.)"""
+    gpu_rules = {job.rule for job in runs["plan"]}
+    assert {"refine", "densify_silhouettes", "predict", "train_online", "train_base"} <= gpu_rules
+    by_comment = _cluster_jobs_by_comment(runs)
+    for job in runs["plan"]:
+        recorded = by_comment[_planned_comment(job)][-1]
+        assert recorded["MinMemoryNode"] == f"{job.resources['mem_mb']}M", (job.rule, recorded["MinMemoryNode"])
+        assert recorded["TimeLimit"] == _runtime_limit(int(job.resources["runtime"])), (job.rule, recorded["TimeLimit"])
+        assert recorded.get("TresPerJob") == "gres:gpu:1", (job.rule, recorded.get("TresPerJob"))
+
+
+def _h5_datasets(path: Path) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def test_rerun_outputs_equal_the_local_run(runs):
+    """Every output the Slurm jobs wrote (rewritten during the run) equals the local run's:
+    HDF5 datasets and loss tables exactly, model files byte for byte."""
+    names = [n for n in _outputs(runs["plan"]) if not n.endswith(".png")]
+    assert len([n for n in names if n.endswith(".h5")]) >= 10 and any(n.endswith(".pt") for n in names), names
+    for name in names:
+        slurm, local = runs["slurm"] / name, runs["local"] / name
+        assert slurm.stat().st_mtime >= runs["started"], f"{name} was not rewritten by the Slurm run"
+        if name.endswith(".h5"):
+            a, b = _h5_datasets(slurm), _h5_datasets(local)
+            assert a.keys() == b.keys(), name
+            for key in a:
+                assert a[key].dtype == b[key].dtype and \
+                    np.array_equal(a[key], b[key], equal_nan=a[key].dtype.kind == "f"), \
+                    f"{name}:{key} differs between the Slurm and the local run"
+        else:
+            assert slurm.read_bytes() == local.read_bytes(), f"{name} differs between the Slurm and the local run"
