@@ -1,23 +1,28 @@
 # Shared wiring: the sequence sheet, split lists and input functions. No logic beyond lookups.
 import os
 
-from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
+from smal4v.data.generic_images import GenericImageConfig
+from smal4v.data.sheet import load_sequence_sheet, sequences_in_split, synthetic_sequences
+from smal4v.segment.segmenter import needs_osvos_parent
 
 RESULTS = config["results"]
 SHEET = load_sequence_sheet(config["sequences"], RESULTS)
 GENERIC_SEQUENCES = sequences_in_split(SHEET, "generic")
 PARENT_REHEARSAL = float(config["parent"]["rehearsal"])  # > 0: the parent also trains on the generic set
+_GENERIC = GenericImageConfig.from_dict(config["generic_images"], "config generic_images")
+GENERIC_IMAGES = [f"{RESULTS}/generic/images_{i}.h5" for i in range(_GENERIC.shards)] if _GENERIC.n_images > 0 else []
 TRAIN_SEQUENCES = sequences_in_split(SHEET, "train")
 TEST_SEQUENCES = sequences_in_split(SHEET, "test")
 DENSIFIED_SEQUENCES = list(dict.fromkeys(TRAIN_SEQUENCES + TEST_SEQUENCES))  # silhouettes densified
 VARIANTS = config["evaluate"]["variants"]
 SEQ_DIR = f"{RESULTS}/sequences/{{seq}}"
 CONDA_ENV = "../envs/cpu.yaml"
+GPU_CONDA_ENV = "../envs/gpu.yaml"  # rules that compute with torch on config["device"] (a GPU on Slurm)
 
 
 wildcard_constraints:
     seq="|".join(map(re.escape, SHEET)) if SHEET else "NONE",
-    variant="base|parent|online|online_single|refined",
+    variant="base|parent|online|online_single|refined|c2f|online_c2f",
 
 
 def sheet_row(wildcards):
@@ -31,6 +36,8 @@ def annotation_inputs(wildcards):
     files = {"source": row.source}
     if row.format == "badja":
         files["keypoints"] = row.annotations  # the BADJA json itself
+    elif row.format == "animalkey":
+        files["keypoints"] = os.path.join(row.annotations or os.path.join(row.source, "anno"), "bboxes.json")
     elif row.annotations:
         files["keypoints"] = os.path.join(row.annotations, "keypoints.json")
     if row.ground_truth:
@@ -45,4 +52,4 @@ def seq_files(name, seqs):
 
 def osvos_parent_input(wildcards):
     """The OSVOS parent model, for the densification methods that use one."""
-    return [f"{RESULTS}/models/osvos_parent.pt"] if config["silhouettes"]["method"] != "flow" else []
+    return [f"{RESULTS}/models/osvos_parent.pt"] if needs_osvos_parent(config["silhouettes"]) else []

@@ -20,7 +20,7 @@ rule predict:
         mem_mb=4000,
         runtime=30,
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     script:
         "../workflow_scripts/predict.py"
 

@@ -18,7 +18,7 @@ rule encode_features:
         mem_mb=4000,
         runtime=30,
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     script:
         "../workflow_scripts/encode_features.py"
 
@@ -34,7 +34,7 @@ rule train_online:
         model=f"{RESULTS}/models/online/{{seq}}.pt",
         predictions=f"{SEQ_DIR}/predictions_online.h5",
         losses=f"{SEQ_DIR}/online_losses.csv",
-        curve=report(f"{SEQ_DIR}/online_losses.png", category="Training"),
+        curve=report(f"{SEQ_DIR}/online_losses.png", caption="../report/losses.rst", category="Training"),
     params:
         cfg=config["online"],
         model=config["model"],
@@ -49,7 +49,7 @@ rule train_online:
         mem_mb=4000,
         runtime=120,
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     script:
         "../workflow_scripts/train_online.py"
 
@@ -59,7 +59,7 @@ use rule train_online as train_online_single with:
         model=f"{RESULTS}/models/online_single/{{seq}}.pt",
         predictions=f"{SEQ_DIR}/predictions_online_single.h5",
         losses=f"{SEQ_DIR}/online_single_losses.csv",
-        curve=report(f"{SEQ_DIR}/online_single_losses.png", category="Training"),
+        curve=report(f"{SEQ_DIR}/online_single_losses.png", caption="../report/losses.rst", category="Training"),
     params:
         cfg=config["online_single"],
         model=config["model"],
@@ -82,7 +82,7 @@ rule refine:
     output:
         predictions=f"{SEQ_DIR}/predictions_refined.h5",
         losses=f"{SEQ_DIR}/refined_losses.csv",
-        curve=report(f"{SEQ_DIR}/refined_losses.png", category="Training"),
+        curve=report(f"{SEQ_DIR}/refined_losses.png", caption="../report/losses.rst", category="Training"),
     params:
         cfg=config["refine"],
         model=config["model"],
@@ -96,6 +96,6 @@ rule refine:
         mem_mb=4000,
         runtime=60,
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     script:
         "../workflow_scripts/refine.py"

@@ -2,15 +2,39 @@
 # (base fine-tuned on the annotated frames of the dataset's training sequences).
 
 
+rule render_generic_images:
+    output:
+        images=f"{RESULTS}/generic/images_{{shard}}.h5",
+    params:
+        cfg=config["generic_images"],
+        network=config["network"],
+        model=config["model"],
+        keypoint_set=config["keypoint_set"],
+        seed=config["seed"],
+    wildcard_constraints:
+        shard=r"\d+",
+    log:
+        f"{RESULTS}/logs/render_generic_images/{{shard}}.log",
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/render_generic_images.py"
+
+
 rule train_base:
     input:
+        images=GENERIC_IMAGES,
         frames=seq_files("frames.h5", GENERIC_SEQUENCES),
         ground_truth=seq_files("ground_truth.h5", GENERIC_SEQUENCES),
         annotations=seq_files("annotations.h5", GENERIC_SEQUENCES),
     output:
         model=f"{RESULTS}/models/base.pt",
         losses=f"{RESULTS}/models/base_losses.csv",
-        curve=report(f"{RESULTS}/models/base_losses.png", category="Training"),
+        curve=report(f"{RESULTS}/models/base_losses.png", caption="../report/losses.rst", category="Training"),
     params:
         cfg=config["base"],
         network=config["network"],
@@ -25,7 +49,7 @@ rule train_base:
         mem_mb=8000,
         runtime=240,
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     script:
         "../workflow_scripts/train_base.py"
 
@@ -39,10 +63,11 @@ rule train_parent:
         # rehearsal: the base's generic set (with its 3D truth) is mixed into every epoch
         generic_frames=seq_files("frames.h5", GENERIC_SEQUENCES) if PARENT_REHEARSAL > 0 else [],
         generic_ground_truth=seq_files("ground_truth.h5", GENERIC_SEQUENCES) if PARENT_REHEARSAL > 0 else [],
+        generic_images=GENERIC_IMAGES if PARENT_REHEARSAL > 0 else [],
     output:
         model=f"{RESULTS}/models/parent.pt",
         losses=f"{RESULTS}/models/parent_losses.csv",
-        curve=report(f"{RESULTS}/models/parent_losses.png", category="Training"),
+        curve=report(f"{RESULTS}/models/parent_losses.png", caption="../report/losses.rst", category="Training"),
     params:
         cfg=config["parent"],
         network=config["network"],
@@ -57,6 +82,6 @@ rule train_parent:
         mem_mb=8000,
         runtime=240,
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     script:
         "../workflow_scripts/train_parent.py"

@@ -5,11 +5,12 @@ rule aggregate_metrics:
     input:
         metrics=seq_files("metrics.csv", TEST_SEQUENCES) + seq_files("silhouette_metrics.csv", DENSIFIED_SEQUENCES),
     output:
-        table=report(f"{RESULTS}/summary/metrics.csv", category="Metrics"),
-        means=report(f"{RESULTS}/summary/metrics_mean.csv", category="Metrics"),
+        table=report(f"{RESULTS}/summary/metrics.csv", caption="../report/metrics_table.rst", category="Metrics"),
+        means=report(f"{RESULTS}/summary/metrics_mean.csv", caption="../report/metrics_mean.rst", category="Metrics"),
         plots=report(
             directory(f"{RESULTS}/summary/plots"),
             patterns=["{name}.png"],
+            caption="../report/plots.rst",
             category="Metrics",
         ),
     params:
@@ -32,7 +33,7 @@ rule render_overlays:
         annotations=f"{SEQ_DIR}/annotations.h5",
         predictions=expand(f"{SEQ_DIR}/predictions_{{variant}}.h5", variant=VARIANTS, allow_missing=True),
     output:
-        video=report(f"{SEQ_DIR}/overlay.mp4", category="Overlays"),
+        video=report(f"{SEQ_DIR}/overlay.mp4", caption="../report/overlay.rst", category="Overlays"),
         gif=f"{SEQ_DIR}/overlay.gif",
         meshes=directory(f"{SEQ_DIR}/meshes_online"),
     params:

@@ -6,10 +6,14 @@ rule train_osvos_parent:
     input:
         frames=seq_files("frames.h5", GENERIC_SEQUENCES + TRAIN_SEQUENCES),
         annotations=seq_files("annotations.h5", GENERIC_SEQUENCES + TRAIN_SEQUENCES),
-        ground_truth=seq_files("ground_truth.h5", GENERIC_SEQUENCES + TRAIN_SEQUENCES),
+        # ground truth of synthetic rows only: a real video's masks beyond the given ones must
+        # not train the parent that then densifies that video
+        ground_truth=seq_files("ground_truth.h5", synthetic_sequences(SHEET, GENERIC_SEQUENCES + TRAIN_SEQUENCES)),
     output:
         model=f"{RESULTS}/models/osvos_parent.pt",
     params:
+        sequences=GENERIC_SEQUENCES + TRAIN_SEQUENCES,
+        synthetic=synthetic_sequences(SHEET, GENERIC_SEQUENCES + TRAIN_SEQUENCES),
         cfg=config["osvos_parent"],
         device=config["device"],
     log:
@@ -19,7 +23,7 @@ rule train_osvos_parent:
         mem_mb=4000,
         runtime=120,
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     script:
         "../workflow_scripts/train_osvos_parent.py"
 
@@ -41,7 +45,7 @@ rule densify_silhouettes:
         mem_mb=4000,
         runtime=60,
     conda:
-        CONDA_ENV
+        GPU_CONDA_ENV
     script:
         "../workflow_scripts/densify_silhouettes.py"
 

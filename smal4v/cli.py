@@ -105,6 +105,19 @@ def _contact_sheet(a: argparse.Namespace) -> int:
     return 0
 
 
+@command("animalkey-sheet", "write a sequence sheet of every AnimalKey sequence (the 16 thesis test sequences as test)", [
+    arg("sequences_dir", help="AnimalKey _sequences folder (seqNNN[_test]/ subfolders)"),
+    arg("out_tsv"),
+    arg("--generic", default="config/generic_sequences.tsv", help="sheet whose generic rows come first ('' for none)"),
+    arg("--test", default=None, help="text file of test sequence numbers (default: the thesis's 16)"),
+])
+def _animalkey_sheet(a: argparse.Namespace) -> int:
+    from smal4v.data.animalkey import write_animalkey_sheet
+
+    print(write_animalkey_sheet(a.sequences_dir, a.out_tsv, a.generic or None, a.test))
+    return 0
+
+
 @command("overlay-gt", "write a GIF of a synthetic sequence with its ground truth overlaid", [
     arg("seq_dir"),
     arg("out_gif"),

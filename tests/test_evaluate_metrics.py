@@ -144,3 +144,16 @@ def test_joint_angle_error_degrees_excluding_root():
     a = np.array([[[0, 0, 0], [0, 0, np.radians(350)]]])
     b = np.array([[[0, 0, 0], [0, 0, np.radians(-10)]]])
     assert M.joint_angle_error(a, b) == pytest.approx(0, abs=1e-6)
+
+
+def test_vertex_error_counts_what_procrustes_removes():
+    rng = np.random.default_rng(3)
+    gt = rng.normal(size=(2, 50, 3))
+    moved = gt + np.array([0.0, 0.0, 5.0])  # a depth error only
+    assert M.vertex_error(moved, gt) == pytest.approx(0, abs=1e-12)
+    assert M.vertex_error(moved, gt, centre=False) == pytest.approx(5.0)
+    bigger = gt * 1.2  # a size error: Procrustes with scale hides it, MPVPE does not
+    assert M.procrustes_error(bigger, gt) == pytest.approx(0, abs=1e-9)
+    centred = gt - gt.mean(1, keepdims=True)
+    expected = np.linalg.norm(0.2 * centred, axis=-1).mean()
+    assert M.vertex_error(bigger, gt) == pytest.approx(expected)

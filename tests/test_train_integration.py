@@ -15,6 +15,7 @@ from smal4v.nets.temporal import OnlineSingleNet, TemporalNet
 from smal4v.render.camera import Camera
 from smal4v.render.shaded import ShadedRenderer
 from smal4v.train.config import NetConfig
+from smal4v.train import loop
 from smal4v.train.datasets import FrameDataset
 from smal4v.train.losses import keypoint_loss
 from smal4v.train.online import SequenceData, train_online
@@ -84,8 +85,8 @@ def test_single_frame_learns_keypoints(setup, tmp_path: Path) -> None:
     assert torch.allclose(a.pose, b.pose) and torch.allclose(a.trans, b.trans)
 
 
-def test_single_frame_resume_is_exact_with_all_terms(setup, tmp_path: Path) -> None:
-    """3D supervision + silhouettes + priors + augmentation: 4 epochs == 2 epochs, then resume to 4."""
+def test_single_frame_resume_is_exact_with_all_terms(setup, tmp_path: Path, monkeypatch) -> None:
+    """3D supervision + silhouettes + priors + augmentation: 4 epochs == stopped after 2, then resumed."""
     model, kps = setup
     torch.manual_seed(1)
     ref_net = build_single_frame_net(NET, model)
@@ -102,7 +103,18 @@ def test_single_frame_resume_is_exact_with_all_terms(setup, tmp_path: Path) -> N
         return net, train_single_frame(net, model, None, ds, {**cfg, "epochs": epochs}, out, keypoint_set=kps)
 
     full, hist = run(4, tmp_path / "full")
-    run(2, tmp_path / "part")
+    save = loop.save_checkpoint
+
+    def save_then_stop(path, state):  # the job is killed right after its second checkpoint
+        save(path, state)
+        if state["epoch"] == 1:
+            raise InterruptedError("killed")
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
+    with pytest.raises(InterruptedError):
+        run(4, tmp_path / "part")
+    monkeypatch.undo()
+    assert loop.load_checkpoint(tmp_path / "part" / loop.CHECKPOINT_NAME)["epoch"] == 1
     resumed, hist_r = run(4, tmp_path / "part")
     for (k, p), q in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(p, q), k

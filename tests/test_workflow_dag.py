@@ -15,27 +15,30 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from smal4v.data.artifacts import read_artifact
 from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 from smal4v.data.video import read_video, write_mp4
-from workflow_helpers import TEST_CONFIG, check, clone_run, copy_workflow, job_counts, scheduled, snakemake
+from smal4v.model import load_model
+from workflow_helpers import TEST_CONFIG, clone_run, job_counts, scheduled, snakemake
 
 pytestmark = pytest.mark.slow
 
-VARIANTS = ("base", "parent", "online_single", "online", "refined")
-TRAINING_LOGS = ("train_base.log", "train_parent.log", "aggregate_metrics.log")
+VARIANTS = ("base", "parent", "online_single", "online", "refined", "c2f", "online_c2f")
+TRAINING_LOGS = ("train_base.log", "train_parent.log", "aggregate_metrics.log", "build_mesh_hierarchy.log",
+                 "train_c2f_stage2.log", "train_c2f_stage3.log")
 PER_SEQUENCE_JOBS = ("import_annotations", "extract_frames", "densify_silhouettes", "evaluate_silhouettes",
-                     "encode_features", "train_online", "train_online_single", "refine", "evaluate", "render_overlays")
+                     "encode_features", "train_online", "train_online_single", "refine", "evaluate", "render_overlays",
+                     "export_mesh_animation", "predict_c2f", "predict_online_c2f")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    """A workflow directory after a complete ``snakemake --cores 2`` on the tiny config."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("workflow_run"))
-    check(snakemake(workdir, "--cores", "2", "--configfile", TEST_CONFIG, timeout=900))
-    return workdir
+def run(complete_test_run) -> Path:
+    """A workflow directory after a complete ``snakemake --cores 2`` on the tiny config (shared
+    with the Slurm and report tests, tests/conftest.py)."""
+    return complete_test_run
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +116,32 @@ def test_models_loss_logs_and_rule_logs_are_written(run, config, splits):
             assert (logs / rule / f"{seq}.log").is_file(), (rule, seq)
 
 
+def test_c2f_stages_and_the_fused_online_shape(run, config, splits):
+    """C2F's stages 2 and 3 are trained; `c2f` meshes carry the GCN's per-frame offsets on its own
+    estimate; `online_c2f` keeps the online estimate and adds one fused offset field per video."""
+    models = run / "results" / "models"
+    for stage, name in (("stage2", "c2f_stage2"), ("stage3", "c2f")):
+        assert (models / f"{name}.pt").stat().st_size > 0
+        losses = pd.read_csv(models / f"c2f_{stage}_losses.csv")
+        assert len(losses) == config["c2f"][stage]["epochs"] and np.isfinite(losses["total"]).all(), stage
+    terms = set(pd.read_csv(models / "c2f_stage3_losses.csv").columns)
+    assert {"keypoints", "keypoints_refined", "silhouette", "silhouette_refined", "laplacian", "joint_limits"} <= terms
+    model = load_model("procedural")
+    for seq in splits["test"]:
+        c2f = read_artifact(_seq(run, seq, "predictions_c2f.h5"), "predictions")
+        coarse = model(*(torch.as_tensor(c2f[k]) for k in ("betas", "pose", "trans"))).vertices.numpy()
+        assert np.abs(c2f["vertices"] - coarse).max() > 0, seq  # the GCN's offsets are in the meshes
+        online = read_artifact(_seq(run, seq, "predictions_online.h5"), "predictions")
+        fused = read_artifact(_seq(run, seq, "predictions_online_c2f.h5"), "predictions")
+        for key in ("betas", "pose", "trans", "focal", "principal"):
+            np.testing.assert_array_equal(fused[key], online[key])
+        assert fused["delta_v"].shape == fused["vertices"].shape[1:]  # one shape per video
+        delta_v = torch.as_tensor(fused["delta_v"])[None].expand(len(fused["trans"]), -1, -1)
+        again = model(*(torch.as_tensor(fused[k]) for k in ("betas", "pose", "trans")), None, delta_v).vertices
+        np.testing.assert_allclose(again.numpy(), fused["vertices"], atol=1e-5)
+        assert np.abs(fused["vertices"] - online["vertices"]).max() > 0, seq
+
+
 def test_base_network_is_trained_with_3d_supervision(run):
     """The base network learns from the generic set's 3D ground truth (issue 3 / METHOD.md):
     its per-epoch loss table must carry the 3D parameter terms, not only the 2D ones."""
@@ -125,9 +154,9 @@ def test_base_network_is_trained_with_3d_supervision(run):
 def test_metrics_table_has_every_variant_with_finite_values(run, splits):
     table = pd.read_csv(run / "results" / "summary" / "metrics.csv")
     assert list(table.columns[:5]) == ["sequence", "variant", "metric", "value", "split"]
-    assert set(table["variant"]) == set(VARIANTS) | {"densify_osvos+flow"}
-    assert set(table["split"]) <= {"heldout", "train", "all"}
-    densify = table[(table.variant == "densify_osvos+flow") & (table.sequence != "mean")]
+    assert set(table["variant"]) == set(VARIANTS) | {"densify_propagate"}
+    assert set(table["split"]) <= {"heldout", "train", "all", "unseen"}
+    densify = table[(table.variant == "densify_propagate") & (table.sequence != "mean")]
     for seq in splits["test"]:  # J and F of the silhouette densification, on frames not given
         rows = densify[densify.sequence == seq].set_index("metric")["value"]
         assert 0.0 <= rows["J"] <= 1.0 and 0.0 <= rows["F"] <= 1.0, (seq, rows)
@@ -145,30 +174,40 @@ def test_metrics_table_has_every_variant_with_finite_values(run, splits):
     assert list((run / "results" / "summary" / "plots").glob("*.png"))
 
 
+def _pck_01(kp: np.ndarray, gt_kp: np.ndarray, gt_masks: np.ndarray, frames: np.ndarray) -> float:
+    """Mean over ``frames`` with a visible keypoint of the share within 0.1 sqrt(mask area)."""
+    scores = []
+    for n in frames:
+        visible = gt_kp[n, :, 2] > 0
+        if visible.any():
+            dist = np.linalg.norm(kp[n] - gt_kp[n, :, :2], axis=-1)
+            scores.append((dist[visible] < 0.1 * np.sqrt(gt_masks[n].sum())).mean())
+    return float(np.mean(scores))
+
+
 def test_metrics_match_an_independent_numpy_computation(run, splits):
-    """IoU, jitter and held-out PCK@0.1 recomputed straight from the HDF5 files with h5py."""
+    """IoU (every frame and frames without a given mask), jitter, held-out PCK@0.1 and PCK@0.1
+    on every frame whose keypoints training did not see, recomputed from the HDF5 files."""
     table = pd.read_csv(run / "results" / "summary" / "metrics.csv")
     seq = splits["test_only"][0]
     with h5py.File(_seq(run, seq, "ground_truth.h5"), "r") as f:
-        gt_masks, has_mask = f["masks"][()], f["has_mask"][()]
+        gt_masks, has_mask, dense_kp = f["masks"][()], f["has_mask"][()], f["keypoints"][()]
     with h5py.File(_seq(run, seq, "annotations.h5"), "r") as f:
-        gt_kp, kp_split = f["keypoints"][()], f["keypoint_split"][()]
+        gt_kp, kp_split, given = f["keypoints"][()], f["keypoint_split"][()], f["masks_given"][()]
+    assert (~given).any() and (kp_split != 1).sum() > (kp_split == 2).sum()
     for variant in VARIANTS:
         with h5py.File(_seq(run, seq, f"predictions_{variant}.h5"), "r") as f:
             sil, kp = f["silhouettes"][()], f["keypoints_2d"][()].astype(np.float64)
-        ious = [(a & b).sum() / (a | b).sum() for a, b in zip(sil[has_mask], gt_masks[has_mask])]
+        ious = np.array([(a & b).sum() / (a | b).sum() for a, b in zip(sil, gt_masks)])
         jitter = np.linalg.norm(kp[2:] - 2 * kp[1:-1] + kp[:-2], axis=-1).mean()
-        scores = []
-        for n in np.flatnonzero(kp_split == 2):
-            visible = gt_kp[n, :, 2] > 0
-            if not visible.any():
-                continue
-            dist = np.linalg.norm(kp[n] - gt_kp[n, :, :2], axis=-1)
-            scores.append((dist[visible] < 0.1 * np.sqrt(gt_masks[n].sum())).mean())
         rows = table[(table.sequence == seq) & (table.variant == variant)].set_index(["metric", "split"])["value"]
-        assert rows[("iou", "all")] == pytest.approx(np.mean(ious), abs=1e-9), variant
+        assert rows[("iou", "all")] == pytest.approx(ious[has_mask].mean(), abs=1e-9), variant
+        assert rows[("iou", "unseen")] == pytest.approx(ious[has_mask & ~given].mean(), abs=1e-9), variant
         assert rows[("jitter", "all")] == pytest.approx(jitter, rel=1e-6), variant
-        assert rows[("pck@0.1_sqrt_area", "heldout")] == pytest.approx(np.mean(scores), abs=1e-9), variant
+        held = _pck_01(kp, gt_kp, gt_masks, np.flatnonzero(kp_split == 2))
+        assert rows[("pck@0.1_sqrt_area", "heldout")] == pytest.approx(held, abs=1e-9), variant
+        unseen = _pck_01(kp, dense_kp, gt_masks, np.flatnonzero(kp_split != 1))
+        assert rows[("pck@0.1_sqrt_area", "unseen")] == pytest.approx(unseen, abs=1e-9), variant
 
 
 def test_overlay_video_gif_and_meshes_cover_every_frame(run, config, splits):
@@ -208,7 +247,7 @@ def test_changed_video_reruns_only_that_sequence(run, splits, tmp_path):
 
     got = job_counts(scheduled(work, "--configfile", TEST_CONFIG))
     expected = Counter({(rule, seq): 1 for rule in PER_SEQUENCE_JOBS})
-    expected.update({("predict", seq): 2, ("aggregate_metrics", ""): 1, ("all", ""): 1})
+    expected.update({("predict", seq): 2, ("aggregate_metrics", ""): 1, ("report_tables", ""): 1, ("all", ""): 1})
     assert got == expected
 
 
@@ -222,9 +261,9 @@ def test_online_config_edit_reruns_online_training_onwards(run, splits, tmp_path
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     jobs = scheduled(work, "--configfile", TEST_CONFIG)
-    rules = ("train_online", "refine", "evaluate", "render_overlays")
+    rules = ("train_online", "refine", "predict_online_c2f", "evaluate", "render_overlays", "export_mesh_animation")
     expected = Counter({(rule, seq): 1 for seq in splits["test"] for rule in rules})
-    expected.update({("aggregate_metrics", ""): 1, ("all", ""): 1})
+    expected.update({("aggregate_metrics", ""): 1, ("report_tables", ""): 1, ("all", ""): 1})
     assert job_counts(jobs) == expected
     for job in jobs:
         if job.rule == "train_online":

@@ -1,5 +1,6 @@
 """Static checks of the Snakemake workflow (dry runs only, nothing is executed): the linter is
-clean, the Slurm profile builds the jobs with a GPU on every training rule, the config schema
+clean, the Slurm profile builds the jobs with a GPU on every rule that computes on the device
+and those rules use the GPU conda env, the config schema
 is enforced and the sheet and output folder can be chosen on the command line."""
 
 from __future__ import annotations
@@ -7,11 +8,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from smal4v.data.sheet import load_sequence_sheet
-from workflow_helpers import TEST_CONFIG, copy_workflow, scheduled, snakemake
+from workflow_helpers import REPO, TEST_CONFIG, copy_workflow, device_rules, rule_blocks, scheduled, snakemake
 
 TRAINING_RULES = ("train_base", "train_parent", "train_online", "train_online_single")
+REFINE_DENSIFY_PREDICT = ("refine", "densify_silhouettes", "predict", "encode_features", "train_osvos_parent")
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +37,33 @@ def test_lint_has_no_findings(workflow):
     assert result.returncode == 0, result.stdout[-3000:]
 
 
-def test_slurm_profile_asks_a_gpu_for_training_rules_only(slurm_jobs):
+def test_slurm_profile_asks_a_gpu_for_device_rules_only(slurm_jobs):
+    gpu_rules = device_rules()
     rules = {job.rule for job in slurm_jobs}
-    assert set(TRAINING_RULES) <= rules, f"training rules missing from the slurm dry run: {rules}"
+    assert set(TRAINING_RULES + REFINE_DENSIFY_PREDICT) <= gpu_rules & rules, gpu_rules & rules
     for job in slurm_jobs:
         if job.rule == "all":
             continue
         gpus = job.resources.get("gpu")
-        if job.rule in TRAINING_RULES:
+        if job.rule in gpu_rules:
             assert gpus == "1", f"{job.rule} {job.wildcards}: resources {job.resources}"
         else:
             assert gpus in (None, "0"), f"{job.rule} should not hold a GPU: {job.resources}"
         assert int(job.resources["mem_mb"]) > 0 and int(job.resources["runtime"]) > 0, job.resources
+
+
+def test_slurm_profile_names_a_gpu_for_every_device_rule_and_no_other():
+    """Also the device rules the tiny config does not run (its dry run cannot show them)."""
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    with_gpu = {rule for rule, res in profile["set-resources"].items() if int(res.get("gpu", 0)) > 0}
+    assert with_gpu == device_rules(), with_gpu ^ device_rules()
+
+
+def test_device_rules_use_the_gpu_conda_env_and_the_others_the_cpu_env():
+    for name, block in rule_blocks().items():
+        env = "GPU_CONDA_ENV" if name in device_rules() else "CONDA_ENV"
+        if "conda:" in block or not block.startswith("use rule"):
+            assert f"conda:\n        {env}\n" in block, f"rule {name} should use {env}:\n{block}"
 
 
 def test_slurm_plugin_turns_the_gpu_resource_into_sbatch_gpus(slurm_jobs):

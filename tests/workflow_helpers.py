@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "rules", "workflow_scripts", "config", "profiles", "resources", "envs")
+WORKFLOW_FILES = ("Snakefile", "rules", "workflow_scripts", "config", "profiles", "resources", "envs", "report")
 TEST_CONFIG = "config/test.yaml"
 """The tiny override config (its sheet: config/test_sequences.tsv)."""
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp-*")
@@ -142,3 +142,28 @@ def scheduled(workdir: Path, *args: str) -> list[Job]:
 def job_counts(jobs: list[Job]) -> Counter:
     """How many jobs per ``(rule, sequence)``."""
     return Counter(job.key for job in jobs)
+
+
+_RULE_HEADER = re.compile(r"^(?:use rule \w+ as (\w+) with|rule (\w+)):\s*$", re.MULTILINE)
+
+
+def rule_blocks(workdir: Path = REPO) -> dict[str, str]:
+    """The text of every rule in ``rules/*.smk`` by rule name (``use rule ... as NAME`` too)."""
+    blocks: dict[str, str] = {}
+    for path in sorted((workdir / "rules").glob("*.smk")):
+        text = path.read_text()
+        headers = list(_RULE_HEADER.finditer(text))
+        for header, nxt in zip(headers, headers[1:] + [None]):
+            blocks[header.group(1) or header.group(2)] = text[header.start():nxt.start() if nxt else len(text)]
+    return blocks
+
+
+def device_rules(workdir: Path = REPO) -> set[str]:
+    """Rules that compute with torch on the configured device (their params carry ``device``):
+    the ones that get a GPU on Slurm and the GPU conda env."""
+    return {name for name, block in rule_blocks(workdir).items() if 'device=config["device"]' in block}
+
+
+def in_ci() -> bool:
+    """True in CI (``CI=true``), where a test that needs system packages must fail, not skip."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")

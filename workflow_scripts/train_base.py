@@ -4,5 +4,5 @@ from smal4v.train.stages import base_dataset, train_network
 
 with stage_log(snakemake):  # noqa: F821
     p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
-    train_network(base_dataset(i.frames, i.ground_truth), p.network, p.cfg, p.model, p.keypoint_set,
+    train_network(base_dataset(i.frames, i.ground_truth, i.images), p.network, p.cfg, p.model, p.keypoint_set,
                   p.seed, p.device, o.model, o.losses, o.curve)

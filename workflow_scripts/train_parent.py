@@ -8,6 +8,6 @@ with stage_log(snakemake):  # noqa: F821
     p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
     train_cfg, rehearsal = split_parent_config(dict(p.cfg))
     dataset = parent_training_set(i.frames, i.annotations, i.silhouettes, rehearsal,
-                                  i.generic_frames, i.generic_ground_truth)
+                                  i.generic_frames, i.generic_ground_truth, i.generic_images)
     train_network(dataset, p.network, train_cfg, p.model, p.keypoint_set, p.seed, p.device,
                   o.model, o.losses, o.curve, init=i.base)

@@ -100,15 +100,20 @@ def _read_keypoints_json(path: Path) -> AnnotationSet:
     size = data["image_size"]
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
         raise AnnotationError(f"{path}: 'image_size' must be [W, H] positive integers, got {size!r}")
+    if not isinstance(data["frames"], dict):
+        raise AnnotationError(f"{path}: 'frames' must be an object {{frame index: keypoint rows}}, "
+                              f"got {type(data['frames']).__name__}")
+    if not isinstance(data.get("keypoint_set", ""), str):
+        raise AnnotationError(f"{path}: 'keypoint_set' must be a string, got {data['keypoint_set']!r}")
     ann = AnnotationSet(str(data.get("keypoint_set", "")), list(names), (size[0], size[1]))
     k = len(names)
     for key, rows in data["frames"].items():
         if not re.fullmatch(r"\d+", str(key)):
             raise AnnotationError(f"{path}: frame key {key!r} is not a non-negative integer")
-        arr = np.asarray(rows, dtype=np.float64) if isinstance(rows, list) else None
+        arr = _number_rows(rows)
         if arr is None or arr.shape != (k, 3):
-            shape = None if arr is None else arr.shape
-            raise AnnotationError(f"{path}: frame {key}: expected {k} rows of [x, y, visible], got shape {shape}")
+            got = f"shape {arr.shape}" if arr is not None else f"{str(rows)[:60]!r} (not a list of number rows)"
+            raise AnnotationError(f"{path}: frame {key}: expected {k} rows of [x, y, visible], got {got}")
         if not np.isin(arr[:, 2], (0, 1)).all():
             raise AnnotationError(f"{path}: frame {key}: 'visible' must be 0 or 1")
         vis = arr[:, 2] > 0
@@ -124,6 +129,18 @@ def _read_keypoints_json(path: Path) -> AnnotationSet:
         arr[~vis, :2] = 0
         ann.keypoints[int(key)] = arr.astype(np.float32)
     return ann
+
+
+def _number_rows(rows: Any) -> np.ndarray | None:
+    """``rows`` as a float array if it is a list of lists of numbers (ragged or text: None)."""
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in rows for v in r):
+        return None
+    try:
+        return np.asarray(rows, dtype=np.float64)
+    except ValueError:  # ragged rows
+        return None
 
 
 def write_annotation_dir(ann_dir: str | os.PathLike, ann: AnnotationSet) -> Path:
@@ -215,7 +232,7 @@ def annotations_to_artifact(
     for i, mask in ann.masks.items():
         if 0 <= i < n_frames:
             masks[i] = mask
-            given[i] = True
+            given[i] = bool(mask.any())  # an empty mask locates nothing: not a given mask
     datasets = {"keypoints": keypoints, "keypoint_split": split, "masks": masks, "masks_given": given}
     attrs = {"keypoint_set": kp_set, "keypoint_names": names}
     return datasets, attrs

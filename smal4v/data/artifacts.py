@@ -132,10 +132,34 @@ SCHEMA: dict[str, KindSpec] = {
                    required=False),
                 _D("trans", "float32", ("N", 3), "model units", "true translation", required=False),
                 _D("focal", "float32", ("N",), "full-frame px", "true focal length", required=False),
+                _D("delta_v", "float32", ("V", 3), "model units", "off-model vertex offsets added to the shaped "
+                   "template before posing (synthetic off_model)", required=False),
             ),
             (
                 _A("family", "str", "shape family name", required=False),
                 _A("keypoint_names", "str_list", "name of each keypoint", "K", required=False),
+            ),
+        ),
+        KindSpec(
+            "image_set",
+            "One split of an image dataset (StanfordExtra, Animal Pose, ...): square crops of the "
+            "images with keypoints and masks in crop pixels (smal4v/data/image_dataset.py).",
+            (
+                _D("crops", "uint8", ("N", "S", "S", 3), "RGB 0-255",
+                   "square crops around the animal box (black padding outside the image)", image=True),
+                _D("keypoints", "float32", ("N", "K", 3), "crop px", "[x, y, visible]; visible 0 where not annotated"),
+                _D("masks", "bool", ("N", "S", "S"), "bool", "GT silhouettes (False where has_mask is False)",
+                   image=True),
+                _D("has_mask", "bool", ("N",), "bool", "whether the image has a segmentation"),
+                _D("in_image", "bool", ("N", "S", "S"), "bool", "crop pixels inside the image (False = padding)",
+                   image=True),
+                _D("crop_boxes", "float32", ("N", 3), "original px", "crop window [x0, y0, side] in the image"),
+            ),
+            (
+                _A("keypoint_set", "str", "keypoint set name (resources/keypoints/<name>.yaml)"),
+                _A("keypoint_names", "str_list", "name of each keypoint", "K"),
+                _A("image_names", "str_list", "image of each row (path relative to the dataset)", "N"),
+                _A("source", "str", "dataset file(s) the set was read from"),
             ),
         ),
         KindSpec(
@@ -147,6 +171,21 @@ SCHEMA: dict[str, KindSpec] = {
                    "foreground probability", image=True),
             ),
             (_A("method", "str", "densification method (flow, osvos, given)"),),
+        ),
+        KindSpec(
+            "generic_images",
+            "One shard of the base network's generic training set: synthetic crops rendered in the "
+            "crop camera with exact 3D truth (smal4v/data/generic_images.py).",
+            (
+                _D("images", "uint8", ("N", "S", "S", 3), "RGB 0-255", "rendered crops", image=True),
+                _D("masks", "bool", ("N", "S", "S"), "bool", "true silhouettes", image=True),
+                _D("keypoints", "float32", ("N", "K", 3), "crop px", "[x, y, visible]"),
+                _D("betas", "float32", ("N", "NB"), "coefficients", "true shape"),
+                _D("pose", "float32", ("N", "J", 3), "axis-angle rad", "true pose in the crop camera (joint 0 = root)"),
+                _D("trans", "float32", ("N", 3), "model units", "true translation (crop camera)"),
+                _D("focal", "float32", ("N",), "crop px", "true focal length (principal point at the crop centre)"),
+            ),
+            (_A("keypoint_names", "str_list", "name of each keypoint", "K"),),
         ),
         KindSpec(
             "features",
@@ -320,6 +359,31 @@ def write_artifact(
     attrs = dict(attrs or {})
     arrays = validate(kind, datasets, attrs)
     spec = _kind(kind)
+    with _atomic_file(path, kind, created_by) as f:
+        for key, value in attrs.items():
+            f.attrs[key] = _h5_attr(value)
+        for name, arr in arrays.items():
+            d = spec.dataset(name)
+            big = arr.ndim >= 2 and arr.shape[0] > 0 and arr[0].nbytes >= 16384
+            if (d.image or big) and arr.shape[0] > 0:
+                f.create_dataset(
+                    name,
+                    data=arr,
+                    chunks=(1,) + arr.shape[1:],
+                    compression="gzip" if d.image else None,
+                    compression_opts=3 if d.image else None,
+                    shuffle=d.image,
+                )
+            else:
+                f.create_dataset(name, data=arr)
+    return path
+
+
+@contextmanager
+def _atomic_file(path: Path, kind: str, created_by: str, check: bool = False) -> Iterator[h5py.File]:
+    """An HDF5 file with the artifact header, written as ``<path>.tmp-<pid>`` and renamed to
+    ``path`` when the block ends (after validating it as a reader would, with ``check``);
+    removed on any error."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
@@ -327,27 +391,61 @@ def write_artifact(
             f.attrs["schema_version"] = SCHEMA_VERSION
             f.attrs["kind"] = kind
             f.attrs["created_by"] = created_by
-            for key, value in attrs.items():
-                f.attrs[key] = _h5_attr(value)
-            for name, arr in arrays.items():
-                d = spec.dataset(name)
-                big = arr.ndim >= 2 and arr.shape[0] > 0 and arr[0].nbytes >= 16384
-                if (d.image or big) and arr.shape[0] > 0:
-                    f.create_dataset(
-                        name,
-                        data=arr,
-                        chunks=(1,) + arr.shape[1:],
-                        compression="gzip" if d.image else None,
-                        compression_opts=3 if d.image else None,
-                        shuffle=d.image,
-                    )
-                else:
-                    f.create_dataset(name, data=arr)
+            yield f
+        if check:
+            with open_artifact(tmp, kind):
+                pass  # raises ArtifactError naming what is missing or inconsistent
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+class ArtifactWriter:
+    """An artifact written piece by piece (see :func:`artifact_writer`): per-frame datasets grow
+    one frame at a time, so a long video never has to be in memory at once."""
+
+    def __init__(self, handle: h5py.File, kind: str) -> None:
+        self._f = handle
+        self._spec = _kind(kind)
+        self.attrs: dict[str, Any] = {}
+
+    def _dataset_spec(self, name: str) -> DatasetSpec:
+        try:
+            return self._spec.dataset(name)
+        except KeyError:
+            raise ValueError(f"{self._spec.name}: dataset {name!r} is not in the schema") from None
+
+    def append(self, name: str, frame: Any) -> None:
+        """Append one frame (the dataset's shape without its first dimension) to ``name``."""
+        spec = self._dataset_spec(name)
+        arr = _coerce(name, spec, frame)
+        if name not in self._f:
+            self._f.create_dataset(name, shape=(0,) + arr.shape, maxshape=(None,) + arr.shape, dtype=arr.dtype,
+                                   chunks=(1,) + arr.shape, compression="gzip" if spec.image else None,
+                                   compression_opts=3 if spec.image else None, shuffle=spec.image)
+        ds = self._f[name]
+        if ds.shape[1:] != arr.shape:
+            raise ValueError(f"{self._spec.name}: frame {ds.shape[0]} of {name!r} has shape {arr.shape}, "
+                             f"earlier frames {ds.shape[1:]}")
+        ds.resize(ds.shape[0] + 1, axis=0)
+        ds[-1] = arr
+
+    def write(self, name: str, value: Any) -> None:
+        """Write a whole (small) dataset at once."""
+        self._f.create_dataset(name, data=_coerce(name, self._dataset_spec(name), value))
+
+
+@contextmanager
+def artifact_writer(path: str | os.PathLike, kind: str, created_by: str = "") -> Iterator[ArtifactWriter]:
+    """Write an artifact incrementally into ``<path>.tmp-<pid>``; on leaving the block it is
+    validated against the schema (as a reader would) and renamed into place, and on an error
+    removed, so readers never see a partial or invalid file."""
+    with _atomic_file(Path(path), kind, created_by, check=True) as f:
+        writer = ArtifactWriter(f, kind)
+        yield writer
+        for key, value in writer.attrs.items():
+            f.attrs[key] = _h5_attr(value)
 
 
 class ArtifactReader:

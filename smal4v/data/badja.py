@@ -68,15 +68,27 @@ def read_badja_json(path: str | os.PathLike) -> list[BadjaEntry]:
         where = f"BADJA json {path}, entry {i}"
         if not isinstance(item, dict) or not {"image_path", "joints", "visibility"} <= set(item):
             raise AnnotationError(f"{where}: needs keys 'image_path', 'joints', 'visibility'")
-        joints = np.asarray(item["joints"], dtype=np.float64) if isinstance(item["joints"], list) else None
+        joints = _float_array(item["joints"])
         if joints is None or joints.shape != (N_SLOTS, 2) or not np.isfinite(joints).all():
             raise AnnotationError(f"{where}: 'joints' must be {N_SLOTS} finite [row, col] pairs")
         vis = item["visibility"]
         if not isinstance(vis, list) or len(vis) != N_SLOTS or not all(v in (0, 1, True, False) for v in vis):
             raise AnnotationError(f"{where}: 'visibility' must be {N_SLOTS} booleans")
-        image = Path(str(item["image_path"]))
+        if not isinstance(item["image_path"], str) or not item["image_path"]:
+            raise AnnotationError(f"{where}: 'image_path' must be a non-empty string, got {item['image_path']!r}")
+        image = Path(item["image_path"])
         entries.append(BadjaEntry(image.parent.name, image.stem, joints, np.asarray(vis, dtype=bool)))
     return entries
+
+
+def _float_array(value: object) -> np.ndarray | None:
+    """A nested list of numbers as a float array; None for anything else (text, ragged, not a list)."""
+    if not isinstance(value, list):
+        return None
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
 
 
 def frame_scale(frame_size: tuple[int, int], full_size: tuple[int, int] = DAVIS_FULL_SIZE) -> tuple[float, float]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from smal4v.data import artifacts
+from smal4v.data.animalkey import import_animalkey_annotations
 from smal4v.data.annotations import import_annotations
 from smal4v.data.badja import import_badja_annotations
 from smal4v.data.video import probe_video
@@ -41,7 +42,7 @@ def import_sequence(row: Mapping[str, str], annotations_out: str | Path, ground_
                     created_by: str = "import_annotations") -> None:
     """Write both artifacts of one sequence (``row``: a sheet row as a dict)."""
     fmt = row["format"]
-    if fmt not in ("synthetic", "smal4v", "badja"):
+    if fmt not in ("synthetic", "smal4v", "badja", "animalkey"):
         raise ValueError(f"sequence {row['name']}: format {fmt!r} has no importer yet")
     n_frames, frame_size, _ = probe_video(row["source"], cfg.get("max_frames"))
     split = (cfg.get("heldout_every", 2), cfg.get("heldout_offset", 1), keypoint_set, keypoint_names)
@@ -49,6 +50,10 @@ def import_sequence(row: Mapping[str, str], annotations_out: str | Path, ground_
         datasets, attrs = import_badja_annotations(
             row["annotations"], row["source"], n_frames, frame_size, *split, masks=cfg.get("davis_masks", "auto"),
             full_size=cfg.get("full_resolution_size"), max_frames=cfg.get("max_frames"))
+    elif fmt == "animalkey":
+        datasets, attrs = import_animalkey_annotations(row["source"], row["annotations"] or None, n_frames, frame_size,
+                                                       *split, masks=cfg.get("animalkey_masks", "gt"),
+                                                       drop_out_of_range=cfg.get("max_frames") is not None)
     else:
         datasets, attrs = import_annotations(row["annotations"], n_frames, frame_size, *split,
                                              drop_out_of_range=cfg.get("max_frames") is not None)
@@ -57,7 +62,8 @@ def import_sequence(row: Mapping[str, str], annotations_out: str | Path, ground_
     if row.get("ground_truth"):
         given_gt = artifacts.read_artifact(row["ground_truth"], "ground_truth")
         gt_attrs.update({k: v for k, v in given_gt.pop("attrs").items() if k in ("family", "keypoint_names")})
-        ground_truth = {k: v[:n_frames] for k, v in given_gt.items()}
+        # per-frame datasets cut to the frames used; the per-animal off-model offsets (V, 3) kept whole
+        ground_truth = {k: v if k == "delta_v" else v[:n_frames] for k, v in given_gt.items()}
     datasets["masks_given"] = thin_given_masks(datasets["masks_given"], int(cfg.get("mask_every", 1)))
     datasets["masks"] = datasets["masks"] & datasets["masks_given"][:, None, None]
     artifacts.write_artifact(annotations_out, "annotations", datasets, attrs, created_by)

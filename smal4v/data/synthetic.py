@@ -36,6 +36,8 @@ fps                        25                                 frame rate (also s
 model                      "procedural"                       spec for smal4v.model.load_model
 families                   [dog, cat, horse, cow, camel]      shape families to sample from (by name)
 beta_scale                 1.0                                std multiplier of the family Gaussian
+off_model                  0.0                                size of the per-animal off-model offsets (hump, belly,
+                                                              neck/legs/ears; smal4v.data.off_model); 0 = none
 keypoint_set               "badja20"                          keypoint set of the annotations
 keypoint_every / _offset   5 / 0                              annotated keypoint frames: i % every == offset
 mask_every / mask_offset   5 / 0                              annotated mask frames
@@ -84,6 +86,7 @@ from scipy.spatial.transform import Rotation
 
 from smal4v.data.annotations import AnnotationSet, write_annotation_dir
 from smal4v.data.artifacts import write_artifact
+from smal4v.data.off_model import off_model_offsets, with_offsets
 from smal4v.data.textures import Environment, body_colors, darken_shadow
 from smal4v.data.video import write_mp4
 from smal4v.model import load_model
@@ -119,6 +122,7 @@ class SynthConfig:
     model: str = "procedural"
     families: list[str] = field(default_factory=lambda: ["dog", "cat", "horse", "cow", "camel"])
     beta_scale: float = 1.0
+    off_model: float = 0.0  # smal4v.data.off_model offsets x this; 0 = shape space only
     keypoint_set: str = "badja20"
     keypoint_every: int = 5
     keypoint_offset: int = 0
@@ -498,6 +502,11 @@ def generate_sequence(out_dir: str | Path, seed: int, cfg: Mapping[str, Any] | S
 
     family = family or str(c.families[int(r_shape.integers(len(c.families)))])
     betas = _sample_betas(model, family, r_shape, c.beta_scale)
+    delta_v = None
+    if c.off_model > 0:  # the animal's own offsets; every model call below includes them
+        delta_v = off_model_offsets(model, betas, np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(7)[6]),
+                                    c.off_model)
+        model = with_offsets(model, delta_v)
     rest = _posed_model_frame(model, betas, np.zeros((1, int(model.num_joints), 3)))[0]
     length, height = float(np.ptp(rest[:, 0])), float(np.ptp(rest[:, 2]))
     motion = _sample_motion(model, betas, c, r_motion)
@@ -519,6 +528,8 @@ def generate_sequence(out_dir: str | Path, seed: int, cfg: Mapping[str, Any] | S
         "trans": gt["trans"].astype(np.float32),
         "focal": np.full(T, camera.focal, np.float32),
     }
+    if delta_v is not None:
+        datasets["delta_v"] = delta_v
     write_artifact(out_dir / "ground_truth.h5", "ground_truth", datasets,
                    {"family": family, "keypoint_names": list(kp_set.names)},
                    created_by=f"synthetic seed={int(seed)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -67,23 +68,82 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def iter_frame_folder(folder: str | os.PathLike, max_frames: int | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    """``(file stem, (H, W, 3) uint8 RGB)`` of each image of a folder (natural sort), one at a
+    time; all frames must have one size."""
+    files = list_frame_files(folder)
+    first: np.ndarray | None = None
+    for path in files[:max_frames]:
+        img = read_image(path)
+        if first is not None and img.shape != first.shape:
+            raise VideoError(
+                f"frame folder {folder}: {path.name} has size {img.shape[1]}x{img.shape[0]}, "
+                f"but {files[0].name} has {first.shape[1]}x{first.shape[0]} (mixed sizes)"
+            )
+        first = img if first is None else first
+        yield path.stem, img
+
+
+def iter_video_file(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    """``(index as 6 digits, (H, W, 3) uint8 RGB)`` of each frame of a video file (PyAV), decoded
+    one at a time."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"video {path} does not exist")
+    n = 0
+    try:
+        for frame in iio.imiter(path, plugin="pyav"):
+            if max_frames is not None and n >= max_frames:
+                return
+            if frame.ndim == 2:
+                frame = np.repeat(frame[:, :, None], 3, axis=2)
+            yield f"{n:06d}", np.ascontiguousarray(frame[:, :, :3]).astype(np.uint8, copy=False)
+            n += 1
+    except VideoError:
+        raise
+    except Exception as exc:  # PyAV raises many error types for broken files
+        raise VideoError(f"video {path} cannot be decoded: {exc}") from exc
+    if n == 0:
+        raise VideoError(f"video {path} contains no frames")
+
+
+@dataclass
+class VideoStream:
+    """A video file or frame folder whose frames are decoded one at a time (memory independent
+    of the length): iterate ``frames`` for ``(name, (H, W, 3) uint8 RGB)``."""
+
+    fps: float
+    frames: Iterator[tuple[str, np.ndarray]]
+    source: str
+
+
+def stream_video(source: str | os.PathLike, fps: float = 25.0, max_frames: int | None = None) -> VideoStream:
+    """Open a video file or a frame folder for frame-by-frame reading. ``fps`` applies to folders only."""
+    source = Path(source)
+    if source.is_dir():
+        return VideoStream(float(fps), iter_frame_folder(source, max_frames), str(source))
+    if not source.exists():
+        raise VideoError(f"video source {source} does not exist")
+    try:
+        file_fps = float(iio.immeta(source, plugin="pyav").get("fps") or 25.0)
+    except Exception as exc:
+        raise VideoError(f"video {source} cannot be decoded: {exc}") from exc
+    return VideoStream(file_fps, iter_video_file(source, max_frames), str(source))
+
+
+def _collect(stream: VideoStream) -> Video:
+    names, frames = [], []
+    for name, frame in stream.frames:
+        names.append(name)
+        frames.append(frame)
+    return Video(np.stack(frames), stream.fps, names, stream.source)
+
+
 def read_frame_folder(
     folder: str | os.PathLike, fps: float = 25.0, max_frames: int | None = None
 ) -> Video:
     """Read a folder of images (natural sort) into a :class:`Video`; all frames must match."""
-    files = list_frame_files(folder)
-    if max_frames is not None:
-        files = files[:max_frames]
-    frames = []
-    for path in files:
-        img = read_image(path)
-        if frames and img.shape != frames[0].shape:
-            raise VideoError(
-                f"frame folder {folder}: {path.name} has size {img.shape[1]}x{img.shape[0]}, "
-                f"but {files[0].name} has {frames[0].shape[1]}x{frames[0].shape[0]} (mixed sizes)"
-            )
-        frames.append(img)
-    return Video(np.stack(frames), float(fps), [p.stem for p in files], str(folder))
+    return _collect(VideoStream(float(fps), iter_frame_folder(folder, max_frames), str(folder)))
 
 
 def read_video_file(path: str | os.PathLike, max_frames: int | None = None) -> Video:
@@ -91,34 +151,15 @@ def read_video_file(path: str | os.PathLike, max_frames: int | None = None) -> V
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"video {path} does not exist")
-    frames: list[np.ndarray] = []
-    try:
-        meta = iio.immeta(path, plugin="pyav")
-        fps = float(meta.get("fps") or 25.0)
-        for frame in iio.imiter(path, plugin="pyav"):
-            if frame.ndim == 2:
-                frame = np.repeat(frame[:, :, None], 3, axis=2)
-            frames.append(np.ascontiguousarray(frame[:, :, :3]))
-            if max_frames is not None and len(frames) >= max_frames:
-                break
-    except Exception as exc:  # PyAV raises many error types for broken files
-        raise VideoError(f"video {path} cannot be decoded: {exc}") from exc
-    if not frames:
-        raise VideoError(f"video {path} contains no frames")
-    names = [f"{i:06d}" for i in range(len(frames))]
-    return Video(np.stack(frames).astype(np.uint8), fps, names, str(path))
+    return _collect(stream_video(path, max_frames=max_frames))
 
 
 def read_video(
     source: str | os.PathLike, fps: float = 25.0, max_frames: int | None = None
 ) -> Video:
-    """Read a video file or a frame folder. ``fps`` applies to folders only."""
-    source = Path(source)
-    if source.is_dir():
-        return read_frame_folder(source, fps=fps, max_frames=max_frames)
-    if not source.exists():
-        raise VideoError(f"video source {source} does not exist")
-    return read_video_file(source, max_frames=max_frames)
+    """Read a video file or a frame folder (all frames in memory; :func:`stream_video` reads
+    them one at a time). ``fps`` applies to folders only."""
+    return _collect(stream_video(source, fps, max_frames))
 
 
 def _pad_even(frames: np.ndarray) -> np.ndarray:

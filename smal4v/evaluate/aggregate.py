@@ -36,10 +36,14 @@ def mean_over_sequences(table: pd.DataFrame) -> pd.DataFrame:
 
 HEADLINE_METRICS: list[tuple[str, str]] = [
     ("pck@0.1_sqrt_area", "heldout"),
+    ("pck@0.1_sqrt_area", "unseen"),
+    ("pck@0.15_sqrt_area", "unseen"),
     ("pck@0.1_bbox", "heldout"),
     ("iou", "all"),
+    ("iou", "unseen"),
     ("jitter", "all"),
     ("pa_mpvpe", "all"),
+    ("mpvpe", "all"),
     ("joint_angle_error_deg", "all"),
     ("J", "heldout"),
     ("F", "heldout"),

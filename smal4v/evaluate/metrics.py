@@ -166,6 +166,14 @@ def iou_per_frame(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return score
 
 
+def iou_ignoring_padding(pred: np.ndarray, gt: np.ndarray, in_image: np.ndarray) -> np.ndarray:
+    """Per-image IoU ``(N,)`` of boolean masks where crop padding (``in_image`` False) counts
+    neither way: the GT takes the prediction's value there (WLDO/C2F's protocol, METHOD.md 5)."""
+    pred = np.asarray(pred, dtype=bool)
+    gt = np.where(np.asarray(in_image, dtype=bool), np.asarray(gt, dtype=bool), pred)
+    return iou_per_frame(pred, gt)
+
+
 def boundary_map(mask: np.ndarray) -> np.ndarray:
     """One-pixel inner boundary of a boolean mask (pixels with a 4-neighbour outside it;
     the image border counts as outside)."""
@@ -231,6 +239,20 @@ def procrustes_error(pred: np.ndarray, gt: np.ndarray, with_scale: bool = True) 
         raise ValueError(f"procrustes_error: shapes {pred.shape} and {gt.shape} differ")
     errs = [np.linalg.norm(procrustes_align(p, g, with_scale) - g, axis=-1).mean() for p, g in zip(pred, gt)]
     return nanmean(np.array(errs))
+
+
+def vertex_error(pred: np.ndarray, gt: np.ndarray, centre: bool = True) -> float:
+    """Mean vertex error (N, V, 3) without rotation or scale alignment (MPVPE), in model units:
+    with ``centre``, after moving each predicted mesh's centroid onto the truth's (a single view
+    hardly fixes depth); else in the camera frame as predicted. Shape, pose and size errors all
+    count, unlike :func:`procrustes_error`."""
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    if pred.shape != gt.shape:
+        raise ValueError(f"vertex_error: shapes {pred.shape} and {gt.shape} differ")
+    if centre:
+        pred = pred - pred.mean(1, keepdims=True) + gt.mean(1, keepdims=True)
+    return float(np.linalg.norm(pred - gt, axis=-1).mean())
 
 
 def mpjpe(pred: np.ndarray, gt: np.ndarray, root: int | None = 0) -> float:

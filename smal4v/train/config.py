@@ -21,6 +21,7 @@ LOSS_TERMS: tuple[str, ...] = (
     "silhouette",  # rendered soft silhouette vs mask
     "betas",  # 3D supervision (synthetic): MSE on betas
     "pose",  # geodesic angle per joint (radians), mean
+    "root_pose",  # geodesic angle of the root (global) rotation (radians)
     "trans",  # MSE on camera translation
     "focal",  # squared log-ratio of focal lengths
     "vertices",  # mean L2 vertex distance (camera frame)
@@ -63,6 +64,8 @@ class NetConfig(_Base):
     backbone: str = "resnet_tiny"  # resnet18 | resnet34 | resnet50 | resnet_tiny
     pretrained: str | None = None  # torchvision ImageNet state_dict file, or None (random init)
     feature_dim: int = 128  # global feature D
+    spatial_grid: int = 4  # the MLP also sees a grid x grid map of the last stage (0 = average pooling only)
+    spatial_channels: int = 32  # channels of that map (1x1 convolution)
     image_size: int = 128  # crop side S in pixels
     num_betas: int = 20  # <= model.num_betas
     use_limb_scale: bool = False
@@ -107,6 +110,9 @@ class SingleFrameTrainConfig(_Base):
     epochs: int = 20
     batch_size: int = 8
     lr: float = 1e-4
+    lr_schedule: str = "cosine"  # constant | cosine (decay to 5% over the run); smal4v/train/schedule.py
+    lr_warmup: float = 0.03  # share of the steps with a linear learning-rate warm-up
+    grad_clip: float = 5.0  # max global gradient norm (0 = off)
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
     seed: int = 0
@@ -128,13 +134,16 @@ class OnlineTrainConfig(_Base):
     shape_offsets: bool = False  # per-video vertex offsets in the shape (animals outside the shape space)
     epochs: int = 30
     warmup_epochs: int = 5  # keypoint-only epochs (silhouette weight 0) at the start
-    window: int = 8
-    stride: int = 2
+    window: int = 16  # longer than the gap between annotated frames (SMAL4V: 8)
+    stride: int = 4  # (SMAL4V: 2)
     windows_per_batch: int = 4
     gru_hidden: int = 256
     gru_layers: int = 1
-    bidirectional: bool = False
+    bidirectional: bool = True  # every frame sees the annotated frames on both sides (SMAL4V: false)
     lr: float = 1e-4
+    lr_schedule: str = "cosine"  # constant | cosine (decay to 5% over the run); smal4v/train/schedule.py
+    lr_warmup: float = 0.03  # share of the steps with a linear learning-rate warm-up
+    grad_clip: float = 5.0  # max global gradient norm (0 = off)
     lr_offsets: float = 0.004  # Adam step of the vertex offsets (model units), with shape_offsets (as refine's)
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     weight_decay: float = 0.0

@@ -6,13 +6,24 @@ epochs (and the last) it atomically writes ``<out_dir>/checkpoint.pt`` holding t
 optimizer, completed epoch, RNG states and loss history. Calling :func:`fit` again with the
 same ``out_dir`` resumes after the last completed epoch, so an interrupted run (a killed
 Snakemake job) continues where it stopped and ends with the same parameters.
+
+Safe failure: a checkpoint is resumed only when its *run hash* (the stage's settings in
+``extra_state``, the epoch count and the module's starting weights) equals the new run's;
+otherwise training starts over and says so. A non-finite loss term or parameter stops
+training with :class:`NonFiniteTraining` before anything is written. Checkpoints hold only
+tensors and plain values and load with ``weights_only=True``, so a shared file cannot run code.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import math
 import os
+import pickle
 import random
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
@@ -47,16 +58,29 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+class NonFiniteTraining(FloatingPointError):
+    """A loss term or parameter became NaN/inf; the message names the stage, epoch and term."""
+
+
 def get_rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, numpy and torch RNG states as tensors and plain values (``weights_only``-loadable)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`get_rng_state` returned."""
+    n = state["numpy"]
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -72,12 +96,18 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`; errors name the file."""
+    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True`` (tensors and
+    plain values only: a file holding any other object is refused, since unpickling it could run
+    code); errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"checkpoint {path} is refused: it holds objects other than tensors and plain "
+                         f"settings (loading it could run code; files from smal4v before weights-only "
+                         f"checkpoints must be retrained): {exc}") from exc
     except Exception as exc:  # noqa: BLE001
         raise ValueError(f"checkpoint {path} could not be read: {exc}") from exc
     if not isinstance(state, dict) or "model" not in state:
@@ -140,6 +170,51 @@ def plot_loss_curves(history: list[dict[str, float]], path: str | Path) -> None:
     plt.close(fig)
 
 
+def run_hash(module: nn.Module, epochs: int, extra_state: dict[str, Any] | None) -> str:
+    """Hash of what decides a training run's result: its settings (``extra_state``), the number of
+    epochs and the module's starting parameters and buffers. A checkpoint is resumed only if its
+    hash equals the new run's."""
+    digest = hashlib.sha1(json.dumps(extra_state or {}, sort_keys=True, default=str).encode())
+    digest.update(str(int(epochs)).encode())
+    for key, value in module.state_dict().items():
+        digest.update(key.encode())
+        for part in _dense_parts(value):
+            digest.update(part.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def data_fingerprint(arrays: Iterable[np.ndarray | torch.Tensor]) -> str:
+    """Hash of training data (put it in ``extra_state``, e.g. ``{"data": data_fingerprint(...)}``)
+    so that a checkpoint made on other data is not resumed either."""
+    digest = hashlib.sha1()
+    for arr in arrays:
+        arr = arr.detach().cpu().numpy() if isinstance(arr, torch.Tensor) else np.asarray(arr)
+        digest.update(f"{arr.dtype}{arr.shape}".encode())
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
+
+
+def _dense_parts(value: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """A tensor as dense tensors: itself, or a sparse one's indices and values."""
+    if value.is_sparse:
+        value = value.coalesce()
+        return value.indices(), value.values()
+    return (value,)
+
+
+def check_finite(module: nn.Module, losses: dict[str, float], stage: str, epoch: int) -> None:
+    """Raise :class:`NonFiniteTraining` naming the stage, epoch (1-based) and the loss term or
+    parameter that is NaN/inf, so a diverged run stops before it writes a checkpoint or artifact."""
+    for term in sorted(losses, key=lambda k: k == "total"):  # named terms before their total
+        if not math.isfinite(losses[term]):
+            raise NonFiniteTraining(f"training stage {stage}, epoch {epoch + 1}: loss term {term!r} is "
+                                    f"{losses[term]} (lower the learning rate or check the inputs)")
+    for name, value in module.state_dict().items():
+        if value.is_floating_point() and not all(torch.isfinite(part).all() for part in _dense_parts(value)):
+            raise NonFiniteTraining(f"training stage {stage}, epoch {epoch + 1}: parameter {name!r} is not "
+                                    f"finite (losses {losses})")
+
+
 def fit(
     module: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -153,22 +228,35 @@ def fit(
     """Run ``epoch_fn(epoch)`` for epochs 0..epochs-1, resuming from ``out_dir/checkpoint.pt``.
 
     ``epoch_fn`` trains one epoch and returns mean losses. Writes ``losses.csv`` and
-    ``losses.png`` to ``out_dir`` after every epoch. Returns the full loss history.
+    ``losses.png`` to ``out_dir`` after every epoch. Returns the full loss history. A checkpoint
+    of another run (see :func:`run_hash`) is set aside and training starts over; a non-finite
+    loss or parameter raises :class:`NonFiniteTraining` (see :func:`check_finite`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / CHECKPOINT_NAME
     history: list[dict[str, float]] = []
     start = 0
+    stage = f"{name} ({out_dir})"
+    this_run = run_hash(module, epochs, extra_state)
     if ckpt.is_file():
-        state = load_checkpoint(ckpt)
-        module.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
-        history = list(state["history"])
-        start = int(state["epoch"]) + 1
+        try:
+            state: dict[str, Any] | None = load_checkpoint(ckpt)
+        except ValueError as exc:  # e.g. an older smal4v's checkpoint, refused by weights_only
+            print(f"{stage}: {exc}; starting over instead of resuming", file=sys.stderr)
+            state = None
+        if state is not None and state.get("run_hash") == this_run:
+            module.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            set_rng_state(state["rng"])
+            history = list(state["history"])
+            start = int(state["epoch"]) + 1
+        elif state is not None:
+            print(f"{stage}: {ckpt} was written by a run with other settings or starting weights; "
+                  "starting over instead of resuming", file=sys.stderr)
     for epoch in range(start, epochs):
         losses = epoch_fn(epoch)
+        check_finite(module, losses, stage, epoch)
         history.append({"epoch": float(epoch), **{k: float(v) for k, v in losses.items()}})
         write_loss_csv(history, out_dir / "losses.csv")
         if (epoch + 1) % max(checkpoint_every, 1) == 0 or epoch == epochs - 1:
@@ -181,6 +269,7 @@ def fit(
                     "rng": get_rng_state(),
                     "history": history,
                     "name": name,
+                    "run_hash": this_run,
                     **(extra_state or {}),
                 },
             )

@@ -19,6 +19,7 @@ import torch
 from smal4v.data import artifacts
 from smal4v.data.annotations import SPLIT_TRAIN
 from smal4v.data.cropping import crop_camera_from_full, crop_mask, full_camera_from_crop, original_to_crop
+from smal4v.data.generic_images import read_generic_images
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import build_single_frame_net
@@ -66,7 +67,23 @@ def crop_ground_truth(gt: Mapping[str, np.ndarray], windows: np.ndarray, size: i
     return {"betas": gt["betas"], "pose": gt["pose"], "trans": trans, "focal": focal}
 
 
-def base_dataset(frames_paths: Sequence[str], ground_truth_paths: Sequence[str]) -> FrameDataset:
+def base_dataset(frames_paths: Sequence[str], ground_truth_paths: Sequence[str],
+                 image_paths: Sequence[str] = ()) -> FrameDataset:
+    """The base network's generic set: the rendered generic images (:mod:`smal4v.data.generic_images`)
+    and every frame of the generic synthetic sequences, each with dense keypoints, masks and 3D truth."""
+    parts = []
+    if image_paths:
+        g = read_generic_images(list(image_paths))
+        parts.append(FrameDataset(g["images"], g["keypoints"], g["masks"],
+                                  gt={k: g[k] for k in ("betas", "pose", "trans", "focal")}, name="generic images"))
+    if frames_paths:
+        parts.append(_generic_sequence_frames(frames_paths, ground_truth_paths))
+    if not parts:
+        raise ValueError("the base network needs a generic set: generic_images.n_images > 0 or sequences of split 'generic'")
+    return parts[0] if len(parts) == 1 else FrameDataset.concat(parts, name="base training set")
+
+
+def _generic_sequence_frames(frames_paths: Sequence[str], ground_truth_paths: Sequence[str]) -> FrameDataset:
     """Every frame of the generic synthetic sequences with dense keypoints, masks and 3D truth."""
     images, kps, masks, gts = [], [], [], []
     for frames_path, gt_path in zip(frames_paths, ground_truth_paths):
@@ -81,7 +98,7 @@ def base_dataset(frames_paths: Sequence[str], ground_truth_paths: Sequence[str])
         masks.append(crop_masks(gt["masks"], fr["crop_boxes"], size))
         gts.append(crop_ground_truth(gt, fr["crop_boxes"], size, fr["frames"].shape[1:3]))
     return FrameDataset(np.concatenate(images), np.concatenate(kps), np.concatenate(masks),
-                        gt={k: np.concatenate([g[k] for g in gts]) for k in gts[0]}, name="base training set")
+                        gt={k: np.concatenate([g[k] for g in gts]) for k in gts[0]}, name="generic sequences")
 
 
 def parent_dataset(frames_paths: Sequence[str], annotations_paths: Sequence[str], silhouettes_paths: Sequence[str]) -> FrameDataset:
@@ -107,7 +124,7 @@ def parent_dataset(frames_paths: Sequence[str], annotations_paths: Sequence[str]
 
 def parent_training_set(frames_paths: Sequence[str], annotations_paths: Sequence[str], silhouettes_paths: Sequence[str],
                         rehearsal: float = 0.0, generic_frames: Sequence[str] = (),
-                        generic_ground_truth: Sequence[str] = ()) -> FrameDataset:
+                        generic_ground_truth: Sequence[str] = (), generic_images: Sequence[str] = ()) -> FrameDataset:
     """The parent's training set: the training videos' annotated frames (:func:`parent_dataset`)
     and, with ``rehearsal`` > 0, the base's generic set with its 3D truth (rehearsal).
 
@@ -118,9 +135,9 @@ def parent_training_set(frames_paths: Sequence[str], annotations_paths: Sequence
     target = parent_dataset(frames_paths, annotations_paths, silhouettes_paths)
     if rehearsal == 0.0:
         return target
-    if not generic_frames:
-        raise ValueError("parent.rehearsal > 0 needs the generic sequences (split 'generic' in the sequence sheet)")
-    return rehearsal_mix(target, base_dataset(generic_frames, generic_ground_truth), rehearsal)
+    if not generic_frames and not generic_images:
+        raise ValueError("parent.rehearsal > 0 needs the generic set (generic images or sequences of split 'generic')")
+    return rehearsal_mix(target, base_dataset(generic_frames, generic_ground_truth, generic_images), rehearsal)
 
 
 def _save_network(work_dir: Path, out_model: str, out_losses: str, out_curve: str) -> None:
@@ -183,9 +200,10 @@ def _per_video_targets(frames_path: str, annotations_path: str, silhouettes_path
 
 def predictions_artifact(params: SMALParams, frames_path: str, model_spec: str, keypoint_set: str, variant: str,
                          out_path: str, created_by: str, delta_v: torch.Tensor | None = None) -> None:
-    """Per-frame crop-camera parameters (and optional per-video vertex offsets (V, 3)) -> the
-    ``predictions`` artifact in original-frame pixels: model parameters, camera-frame vertices,
-    projected keypoints and hard silhouettes."""
+    """Per-frame crop-camera parameters (and optional per-video vertex offsets (V, 3), or
+    per-frame ones (N, V, 3), which only the vertices keep) -> the ``predictions`` artifact in
+    original-frame pixels: model parameters, camera-frame vertices, projected keypoints and hard
+    silhouettes."""
     model = load_model(model_spec)
     kps = load_keypoint_set(keypoint_set)
     fr = artifacts.read_artifact(frames_path, "frames", ["crop_boxes", "crops", "frames"])
@@ -193,7 +211,7 @@ def predictions_artifact(params: SMALParams, frames_path: str, model_spec: str, 
     h, w = fr["frames"].shape[1:3]
     focal, principal = full_camera_from_crop(params.focal.numpy(), fr["crop_boxes"], size)
     with torch.no_grad():
-        offsets = None if delta_v is None else delta_v[None].expand(len(params.focal), -1, -1)
+        offsets = None if delta_v is None else (delta_v if delta_v.dim() == 3 else delta_v[None].expand(len(params.focal), -1, -1))
         out = model(params.betas, params.pose, params.trans, params.limb_scale, offsets)
         camera = Camera(torch.as_tensor(focal, dtype=torch.float32), (h, w), torch.as_tensor(principal, dtype=torch.float32))
         keypoints_2d = camera.project(kps.select(out, model))
@@ -203,7 +221,7 @@ def predictions_artifact(params: SMALParams, frames_path: str, model_spec: str, 
     datasets = {k: v for k, v in params.to_numpy().items() if v is not None}
     datasets.update(focal=focal, principal=principal, keypoints_2d=keypoints_2d.numpy(),
                     silhouettes=silhouettes.numpy(), vertices=out.vertices.numpy(), joints=out.joints.numpy())
-    if delta_v is not None:
+    if delta_v is not None and delta_v.dim() == 2:
         datasets["delta_v"] = delta_v.numpy()
     artifacts.write_artifact(out_path, "predictions", datasets, {"variant": variant, "keypoint_names": kps.names}, created_by)
 
