@@ -33,6 +33,7 @@ def _short_schedule(workdir: Path) -> str:
     override = {
         "sequences": str(sheet),
         "demo": {"generic": {"n_frames": 6, "image_size": [64, 64], "clutter": 10}},
+        "generic_images": {"n_images": 12, "shards": 2, "environments": 2},
         "frames": {"crop_size": 64, "max_frames": 30},
         "network": {"image_size": 64, "feature_dim": 32},
         "base": {"epochs": 1, "batch_size": 6, "max_steps_per_epoch": 2},
@@ -63,5 +64,5 @@ def test_camel_workflow_reports_heldout_pck_and_iou(tmp_path):
     ann = read_artifact(workdir / "results" / "badja" / "sequences" / "camel" / "annotations.h5", "annotations")
     assert np.flatnonzero(ann["keypoint_split"] == 2).tolist() == [7, 17, 23]
     assert np.flatnonzero(ann["keypoint_split"] == 1).tolist() == [2, 12, 19, 28]
-    assert set(camel.split) == {"train", "heldout", "all"}
+    assert set(camel.split) == {"train", "heldout", "all", "unseen"}  # unseen: IoU on frames without a given mask
     assert (workdir / "results" / "badja" / "sequences" / "camel" / "overlay.mp4").stat().st_size > 0
