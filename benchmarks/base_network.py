@@ -25,14 +25,13 @@ import torch
 from workflow_runs import ROOT, git_commit, machine
 
 from smal4v.data.generic_images import render_generic_images
-from smal4v.evaluate.image_protocol import image_set_scores
+from smal4v.evaluate.image_protocol import crop_predictions, image_set_scores
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.model.rotations import axis_angle_to_matrix, geodesic_angle
 from smal4v.nets.single_frame import build_single_frame_net
-from smal4v.render import Camera, rasterize_hard
 from smal4v.train.datasets import FrameDataset
 from smal4v.train.loop import seed_everything
-from smal4v.train.single_frame import predict_single_frame, train_single_frame
+from smal4v.train.single_frame import train_single_frame
 
 BASE_TRAIN = {"batch_size": 16, "lr": 1e-3, "progress": False, "checkpoint_every": 1000,
               "augment": {"flip": 0.5, "color_gain": 0.2, "scale_jitter": 0.1},
@@ -40,15 +39,9 @@ BASE_TRAIN = {"batch_size": 16, "lr": 1e-3, "progress": False, "checkpoint_every
                           "vertices": 1, "pose_prior": 0.001, "shape_prior": 0.001}}
 
 
-def scores(net, model, kps, held, size: int) -> dict[str, float]:
+def scores(net, model, kps, held) -> dict[str, float]:
     """Held-out PCK / IoU (image protocol, nothing padded) and the median root-rotation error."""
-    params = predict_single_frame(net, held.images)
-    with torch.no_grad():
-        out = model(params.betas, params.pose, params.trans)
-        cam = Camera(params.focal, size)
-        kp = cam.project(kps.select(out, model)).numpy()
-        sil = torch.cat([rasterize_hard(out.vertices[i:i + 32], model.faces, Camera(params.focal[i:i + 32], size))
-                         for i in range(0, len(kp), 32)]).numpy()
+    params, _, kp, sil = crop_predictions(net, held.images, model, kps)
     root = torch.rad2deg(geodesic_angle(axis_angle_to_matrix(params.pose[:, 0]),
                                         axis_angle_to_matrix(torch.as_tensor(held.pose[:, 0])))).numpy()
     return {**evaluate(kp, sil, held, kps), "root_error_deg": float(np.median(root))}
@@ -97,7 +90,7 @@ def main() -> None:
             t1 = time.time()
             with tempfile.TemporaryDirectory() as work:
                 train_single_frame(net, model, None, data, cfg, work, keypoint_set=kps)
-            rows[f"{name} (seed {seed})"] = {**scores(net, model, kps, held, args.image_size),
+            rows[f"{name} (seed {seed})"] = {**scores(net, model, kps, held),
                                              "train_s": time.time() - t1}
     table = pd.DataFrame(rows).T
     lines = [

@@ -8,13 +8,12 @@ import pytest
 import torch
 
 from smal4v.data.generic_images import render_generic_images
-from smal4v.evaluate.image_protocol import image_set_scores
+from smal4v.evaluate.image_protocol import crop_predictions, image_set_scores
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.single_frame import build_single_frame_net
-from smal4v.render import Camera, rasterize_hard
 from smal4v.train.datasets import FrameDataset
 from smal4v.train.loop import seed_everything
-from smal4v.train.single_frame import predict_single_frame, train_single_frame
+from smal4v.train.single_frame import train_single_frame
 
 S = 64
 # a narrower world than the workflow's (side-ish views, no truncation) so a few hundred steps suffice
@@ -44,12 +43,7 @@ def test_base_beats_mean_pose_predictor(tmp_path):
            "weights": {"keypoints": 10, "silhouette": 0, "betas": 1, "pose": 1, "trans": 1, "focal": 1, "vertices": 1}}
     train_single_frame(net, model, None, data, cfg, tmp_path, keypoint_set=kps)
 
-    params = predict_single_frame(net, held.images)
-    with torch.no_grad():
-        out = model(params.betas, params.pose, params.trans)
-        cam = Camera(params.focal, S)
-        pred_kp = cam.project(kps.select(out, model)).numpy()
-        pred_sil = rasterize_hard(out.vertices, model.faces, cam).numpy()
+    _, _, pred_kp, pred_sil = crop_predictions(net, held.images, model, kps)
     # the mean-pose predictor: the training set's mean keypoint layout and its mean silhouette
     mean_kp = np.broadcast_to(train.keypoints[..., :2].mean(0), pred_kp.shape)
     mean_sil = np.broadcast_to(train.masks.mean(0) > 0.5, pred_sil.shape)

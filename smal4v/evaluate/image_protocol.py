@@ -15,6 +15,7 @@ by +1 px (METHOD.md 8.3), padding is the exact out-of-image region instead of "R
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,21 @@ def image_set_scores(pred_keypoints: np.ndarray, pred_silhouettes: np.ndarray, i
     return out
 
 
+def crop_predictions(net: torch.nn.Module, crops: np.ndarray, model: torch.nn.Module, keypoint_set: Any
+                     ) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """A single-frame network's parameters, posed model output, projected keypoints (N, K, 2) and
+    hard silhouettes (N, S, S) for crops (N, S, S, 3), all in the crop camera (principal point at
+    the centre)."""
+    params = predict_single_frame(net, crops).detach()
+    size = crops.shape[1]
+    with torch.no_grad():
+        out = model(params.betas, params.pose, params.trans, params.limb_scale)
+        keypoints = Camera(params.focal, size).project(keypoint_set.select(out, model))
+        silhouettes = torch.cat([rasterize_hard(out.vertices[i:i + 16], model.faces, Camera(params.focal[i:i + 16], size))
+                                 for i in range(0, len(out.vertices), 16)])
+    return params, out, keypoints.numpy(), silhouettes.numpy()
+
+
 def predict_image_set(network_path: str, image_set_path: str, model_spec: str, device: str) -> dict[str, np.ndarray]:
     """A single-frame network's parameters, projected keypoints and hard silhouettes for every
     crop of an image set (the crop camera: principal point at the centre)."""
@@ -53,17 +69,10 @@ def predict_image_set(network_path: str, image_set_path: str, model_spec: str, d
     data = artifacts.read_artifact(image_set_path, "image_set", ["crops"])
     kps = load_keypoint_set(data["attrs"]["keypoint_set"])
     net = load_single_frame_net(network_path, model).to(select_device(device))
-    params = predict_single_frame(net, data["crops"]).detach()
-    size = data["crops"].shape[1]
-    with torch.no_grad():
-        out = model(params.betas, params.pose, params.trans, params.limb_scale)
-        camera = Camera(params.focal, size)
-        keypoints = camera.project(kps.select(out, model))
-        silhouettes = torch.cat([rasterize_hard(out.vertices[i:i + 16], model.faces, Camera(params.focal[i:i + 16], size))
-                                 for i in range(0, len(out.vertices), 16)])
+    params, out, keypoints, silhouettes = crop_predictions(net, data["crops"], model, kps)
     datasets = {k: v for k, v in params.to_numpy().items() if v is not None}
-    datasets.update(keypoints_2d=keypoints.numpy(), silhouettes=silhouettes.numpy(), vertices=out.vertices.numpy(),
-                    joints=out.joints.numpy(), principal=np.full((len(keypoints), 2), size / 2.0, np.float32))
+    datasets.update(keypoints_2d=keypoints, silhouettes=silhouettes, vertices=out.vertices.numpy(),
+                    joints=out.joints.numpy(), principal=np.full((len(keypoints), 2), data["crops"].shape[1] / 2.0, np.float32))
     return datasets
 
 
