@@ -1,6 +1,8 @@
-"""Benchmark: the full-schedule workflow on the real BADJA/DAVIS camel video.
+"""Benchmark: the full-schedule workflow on a real BADJA/DAVIS video (camel or cows).
 
-Run from the repository root: ``python benchmarks/badja.py --fresh [--cores all]``.
+Run from the repository root: ``python benchmarks/badja.py --fresh [--cores all]`` (camel), or
+``python benchmarks/badja.py --fresh --config config/badja.yaml --config config/badja_cows.yaml
+--sequence cows --out benchmarks/results/badja_cows.md`` (cows with the settings chosen on camel).
 
 Runs ``snakemake --configfile config/badja.yaml`` stage by stage (``--until <rule>`` in
 workflow order, each call timed, so the wall time of a call is the time of that stage's jobs
@@ -37,13 +39,12 @@ STAGES = ["make_demo_sequence", "import_annotations", "extract_frames", "densify
           "train_parent", "encode_features", "predict", "train_online_single", "train_online", "refine", "evaluate",
           "aggregate_metrics", "render_overlays"]
 """Workflow rules in dependency order (those the workflow lacks are skipped)."""
-SEQUENCE = "camel"
 ALPHA_METRIC = "pck@0.1_sqrt_area"
 TARGET = {"pck": 0.8, "iou": 0.8}
 
 
 def snakemake_cmd(args: argparse.Namespace, *extra: str) -> list[str]:
-    cmd = [sys.executable, "-m", "snakemake", "--cores", args.cores, "--configfile", args.config]
+    cmd = [sys.executable, "-m", "snakemake", "--cores", args.cores, "--configfile", *args.config]
     if args.set:
         cmd += ["--config", *args.set]
     return cmd + list(extra)
@@ -66,10 +67,16 @@ def workflow_rules(args: argparse.Namespace) -> list[str]:
     return [line.strip() for line in out.stdout.splitlines() if re.fullmatch(r"[A-Za-z_]\w*", line.strip())]
 
 
-def results_dir(config_path: str) -> Path:
-    cfg = yaml.safe_load((REPO / config_path).read_text())
-    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    return REPO / cfg.get("results", base["results"])
+def merged_value(configs: list[str], key: str) -> object:
+    """``key`` as Snakemake merges config/config.yaml and then ``configs`` in order (later wins)."""
+    value = yaml.safe_load((REPO / "config" / "config.yaml").read_text()).get(key)
+    for path in configs:
+        value = (yaml.safe_load((REPO / path).read_text()) or {}).get(key, value)
+    return value
+
+
+def results_dir(configs: list[str]) -> Path:
+    return REPO / str(merged_value(configs, "results"))
 
 
 def run_workflow(args: argparse.Namespace, results: Path, log: Path) -> list[tuple[str, float, int]]:
@@ -89,10 +96,10 @@ def run_workflow(args: argparse.Namespace, results: Path, log: Path) -> list[tup
     return timings
 
 
-def metric_tables(results: Path) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+def metric_tables(results: Path, sequence: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """(per-variant summary, per-part held-out PCK, number of DAVIS masks scored)."""
-    table = pd.read_csv(results / "sequences" / SEQUENCE / "metrics.csv")
-    table = table[table.sequence == SEQUENCE]
+    table = pd.read_csv(results / "sequences" / sequence / "metrics.csv")
+    table = table[table.sequence == sequence]
 
     def pick(metric: str, split: str) -> pd.Series:
         rows = table[(table.metric == metric) & (table.split == split)]
@@ -102,12 +109,13 @@ def metric_tables(results: Path) -> tuple[pd.DataFrame, pd.DataFrame, int]:
         "PCK@0.1 held-out": pick(ALPHA_METRIC, "heldout"),
         "PCK@0.1 train frames": pick(ALPHA_METRIC, "train"),
         "IoU (all DAVIS masks)": pick("iou", "all"),
+        "IoU (masks not given)": pick("iou", "unseen"),
         "jitter (px/frame²)": pick("jitter", "all"),
     })
     parts = table[(table.split == "heldout") & table.metric.str.startswith(ALPHA_METRIC + "_")]
     per_part = parts.assign(part=parts.metric.str[len(ALPHA_METRIC) + 1:]).pivot(
         index="variant", columns="part", values="value").reindex(summary.index)
-    gt = read_artifact(results / "sequences" / SEQUENCE / "ground_truth.h5", "ground_truth", ["has_mask"])
+    gt = read_artifact(results / "sequences" / sequence / "ground_truth.h5", "ground_truth", ["has_mask"])
     return summary, per_part, int(gt["has_mask"].sum())
 
 
@@ -138,14 +146,16 @@ def write_report(out: Path, args: argparse.Namespace, timings: list[tuple[str, f
                  results: Path, gif: Path | None) -> None:
     failed = [t for t in timings if t[2] != 0]
     lines = [
-        "# BADJA camel benchmark", "",
+        f"# BADJA {args.sequence} benchmark", "",
         f"`python benchmarks/badja.py` on {datetime.date.today().isoformat()}, commit {git_commit()}; "
-        f"config `{args.config}`{' with ' + ', '.join(f'`{s}`' for s in args.set) if args.set else ''}; "
+        f"config {', '.join(f'`{c}`' for c in args.config)}{' with ' + ', '.join(f'`{s}`' for s in args.set) if args.set else ''}; "
         f"`--cores {args.cores}`; {platform.node()} ({platform.processor() or platform.machine()}), {device_line()}.",
         "",
-        "Data: DAVIS-2016 `camel` 480p (90 frames, 854x480), BADJA keypoints on 18 frames: 9 train, "
-        "9 held out. PCK@0.1: a keypoint is correct within 0.1 x sqrt(DAVIS mask area) of the "
-        "annotation. IoU: mean over every frame with a DAVIS mask.", "",
+        f"Data: DAVIS-2016 `{args.sequence}` 480p with its BADJA keypoints: every other annotated frame "
+        "trains, the rest are held out. PCK@0.1: a keypoint is correct within 0.1 x sqrt(DAVIS mask area) "
+        "of the annotation. IoU: mean over every frame with a DAVIS mask, and over the frames whose mask "
+        "the method was not given. `keypoints_interpolated`: the training keypoints joined by straight "
+        "lines in time, the reference a temporal method must beat.", "",
         "## Stage wall times", "", "| stage | wall time (s) | exit |", "|---|---|---|",
         *[f"| {s} | {t:.1f} | {rc} |" for s, t, rc in timings],
         f"| **total** | **{sum(t for s, t, _ in timings if not s.startswith('(')):.1f}** | |", "",
@@ -153,7 +163,7 @@ def write_report(out: Path, args: argparse.Namespace, timings: list[tuple[str, f
     if failed:
         lines += [f"**The run failed at stage `{failed[0][0]}`**; see `{args.log.relative_to(REPO)}`.", ""]
     else:
-        summary, per_part, n_masks = metric_tables(results)
+        summary, per_part, n_masks = metric_tables(results, args.sequence)
         lines += ["## Metrics", "", f"IoU against all {n_masks} DAVIS masks "
                   f"(the methods were given the mask of every {mask_every(args)}th frame).", "", fmt_table(summary), "",
                   "### Held-out PCK@0.1 per part", "", fmt_table(per_part), ""]
@@ -172,13 +182,13 @@ def write_report(out: Path, args: argparse.Namespace, timings: list[tuple[str, f
 
 
 def mask_every(args: argparse.Namespace) -> int:
-    cfg = yaml.safe_load((REPO / args.config).read_text())
-    return int(cfg.get("annotations", {}).get("mask_every", 1))
+    return int((merged_value(args.config, "annotations") or {}).get("mask_every", 1))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="config/badja.yaml")
+    ap.add_argument("--config", action="append", help="config file(s) merged in order (default config/badja.yaml)")
+    ap.add_argument("--sequence", default="camel", help="the sheet's BADJA video to report")
     ap.add_argument("--cores", default="all")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Snakemake --config override")
     ap.add_argument("--out", default="benchmarks/results/badja.md")
@@ -186,6 +196,7 @@ def main() -> None:
     group.add_argument("--fresh", action="store_true", help="delete the config's results folder first (full timing)")
     group.add_argument("--keep", action="store_true", help="reuse existing results (stage times then exclude them)")
     args = ap.parse_args()
+    args.config = args.config or ["config/badja.yaml"]
     if not (REPO.parent / "shared" / "data" / "badja-davis").is_dir():
         raise SystemExit("the BADJA/DAVIS data is missing: expected ../shared/data/badja-davis (docs/REAL_DATA.md)")
     results = results_dir(args.config)
@@ -198,10 +209,10 @@ def main() -> None:
     log = args.log = results / "benchmark_snakemake.log"
     log.write_text("")
     timings = run_workflow(args, results, log)
-    gif_src = results / "sequences" / SEQUENCE / "overlay.gif"
+    gif_src = results / "sequences" / args.sequence / "overlay.gif"
     gif = None
     if gif_src.is_file():
-        gif = REPO / "benchmarks" / "results" / "badja_overlay.gif"
+        gif = REPO / "benchmarks" / "results" / f"badja_{args.sequence}_overlay.gif"
         shutil.copyfile(gif_src, gif)
     write_report(REPO / args.out, args, timings, results, gif)
 

@@ -1,14 +1,17 @@
 """Benchmark: the base network alone on rendered generic images, against the mean-pose predictor.
 
     python benchmarks/base_network.py [--train 1600] [--held 300] [--epochs 6] [--image-size 128]
-        [--variant NAME JSON ...] [--seeds 0]
+        [--variant NAME JSON ...] [--seeds 0] [--threads 1] [--cache benchmarks/work/base_network]
 
 Renders a training and a held-out generic set (:mod:`smal4v.data.generic_images`, different
 seeds: new animals, poses and views), trains one base network per variant and seed (JSON
-overrides of the network / training settings, e.g. ``'{"net": {"spatial_grid": 0}}'``) and
+overrides of the network / training settings, e.g. ``'{"net": {"spatial_grid": 0}}'``; loss
+weights merge into the defaults) and
 scores the held-out set: PCK@0.1 / @0.15 (sqrt area), IoU, median root-rotation error, and the
 mean-pose predictor (the training set's mean keypoint layout and mean mask) for reference.
-Writes benchmarks/results/base_network.md (or ``--out``).
+Rendered sets are cached as ``.npz`` under ``--cache`` (keyed by size, count and seed), so
+variants can be compared without rendering again. Writes benchmarks/results/base_network.md
+(or ``--out``).
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ import datetime as dt
 import json
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from workflow_runs import ROOT, git_commit, machine
 
-from smal4v.data.generic_images import render_generic_images
+from smal4v.data.generic_images import GenericImages, render_generic_images
 from smal4v.evaluate.image_protocol import crop_predictions, image_set_scores
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.model.rotations import axis_angle_to_matrix, geodesic_angle
@@ -47,6 +51,18 @@ def scores(net, model, kps, held) -> dict[str, float]:
     return {**evaluate(kp, sil, held, kps), "root_error_deg": float(np.median(root))}
 
 
+def rendered_set(model, kps, image_size: int, n: int, seed: int, cache: Path) -> GenericImages:
+    """A rendered generic set, read from ``cache`` when it was rendered before with these settings."""
+    path = cache / f"generic_{image_size}px_{n}_seed{seed}.npz"
+    if path.exists():
+        with np.load(path) as f:
+            return GenericImages(**{k: f[k] for k in f.files if k != "family"}, family=list(f["family"]))
+    images = render_generic_images(model, kps, {"image_size": image_size}, n, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **images.arrays(), family=np.array(images.family))
+    return images
+
+
 def evaluate(kp: np.ndarray, sil: np.ndarray, held, kps) -> dict[str, float]:
     n = len(held.images)
     image_set = {"keypoints": held.keypoints, "masks": held.masks, "has_mask": np.ones(n, bool),
@@ -67,14 +83,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--variant", nargs=2, action="append", metavar=("NAME", "JSON"),
                         help='e.g. spatial \'{"net": {"spatial_grid": 4}}\' (default: one "default" variant)')
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--cache", default="benchmarks/work/base_network", help="folder of rendered sets")
     parser.add_argument("--out", default="benchmarks/results/base_network.md")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     model, kps = load_model("procedural"), load_keypoint_set("badja20")
-    world = {"image_size": args.image_size}
     t0 = time.time()
-    train = render_generic_images(model, kps, world, args.train, seed=1)
-    held = render_generic_images(model, kps, world, args.held, seed=2)
+    train = rendered_set(model, kps, args.image_size, args.train, 1, ROOT / args.cache)
+    held = rendered_set(model, kps, args.image_size, args.held, 2, ROOT / args.cache)
     render_s = time.time() - t0
     data = FrameDataset(train.images, train.keypoints, train.masks,
                         gt={k: getattr(train, k) for k in ("betas", "pose", "trans", "focal")}, name="generic")
@@ -86,7 +103,9 @@ def main() -> None:
         for seed in args.seeds:
             seed_everything(seed)
             net = build_single_frame_net({"image_size": args.image_size, **extra.get("net", {})}, model)
-            cfg = {**BASE_TRAIN, "epochs": args.epochs, "seed": seed, **extra.get("train", {})}
+            train = extra.get("train", {})
+            cfg = {**BASE_TRAIN, "epochs": args.epochs, "seed": seed, **train,
+                   "weights": {**BASE_TRAIN["weights"], **train.get("weights", {})}}
             t1 = time.time()
             with tempfile.TemporaryDirectory() as work:
                 train_single_frame(net, model, None, data, cfg, work, keypoint_set=kps)
@@ -97,19 +116,20 @@ def main() -> None:
         "# Base network on rendered generic images",
         "",
         f"- date: {dt.datetime.now().isoformat(timespec='seconds')}, commit {git_commit()}",
-        f"- machine: {machine()} (1 torch thread)",
+        f"- machine: {machine()} ({args.threads} torch thread(s))",
         f"- command: `python benchmarks/base_network.py --train {args.train} --held {args.held} --epochs {args.epochs}"
-        f" --image-size {args.image_size} --seeds {' '.join(map(str, args.seeds))}"
+        f" --image-size {args.image_size} --threads {args.threads} --seeds {' '.join(map(str, args.seeds))}"
         + "".join(f" --variant {n} '{j}'" for n, j in args.variant or []) + "`",
-        f"- rendering {args.train + args.held} images: {render_s:.0f} s",
+        f"- rendering {args.train + args.held} images (or reading them from the cache): {render_s:.0f} s",
         "",
         "Held-out images: other animals, poses and views than the training images (another seed).",
         "",
         table.to_markdown(floatfmt=".3f"),
         "",
     ]
-    (ROOT / args.out).write_text("\n".join(lines))
     print("\n".join(lines))
+    (ROOT / args.out).parent.mkdir(parents=True, exist_ok=True)
+    (ROOT / args.out).write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
 """Encoder preprocessing, parameter heads (6D pose, defaults at init), SMALParams helpers."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from smal4v.nets.encoder import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, crops_to_tensor
-from smal4v.nets.heads import DEFAULT_ROOT_ROTATION, SMALHeads
+from smal4v.nets.heads import DEFAULT_ROOT_ROTATION, SMALHeads, view_bin_of
 from smal4v.nets.params import SMALParams
-from smal4v.model.rotations import axis_angle_to_matrix, project_to_so3, rotation_6d_to_matrix
+from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle, project_to_so3, rotation_6d_to_matrix
 from smal4v.train.config import NetConfig, OnlineTrainConfig, SingleFrameTrainConfig
+from smal4v.train.datasets import Batch
+from smal4v.train.single_frame import view_bin_loss
 
 
 def test_6d_head_outputs_valid_rotations() -> None:
@@ -97,3 +101,53 @@ def test_config_defaults_and_unknown_keys() -> None:
     with pytest.raises(ValueError, match=r"net\.loss|unknown keys"):
         NetConfig.from_dict({"loss": 1}, "net")
     assert OnlineTrainConfig.from_dict(OnlineTrainConfig().to_dict()) == OnlineTrainConfig()
+
+
+def _turn_about_camera_y(phi: float) -> torch.Tensor:
+    """Rotation by ``phi`` about the camera's vertical axis, written out independently."""
+    c, s = math.cos(phi), math.sin(phi)
+    return torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def test_view_bins_classify_which_way_the_animal_faces() -> None:
+    """The bin of root = R_y(phi) @ R_default @ (a small tilt) is phi's nearest bin centre."""
+    heads = SMALHeads(8, view_bins=8)
+    tilt = axis_angle_to_matrix(torch.tensor([0.15, -0.3, 0.0]))  # roll and pitch: the facing direction stays
+    for phi_deg, expected in ((0, 0), (40, 1), (50, 1), (95, 2), (180, 4), (-44, 7), (300, 7), (337, 0)):
+        root = _turn_about_camera_y(math.radians(phi_deg)) @ heads.root_offset @ tilt
+        assert int(view_bin_of(root, 8)) == expected, phi_deg
+
+
+def test_view_bin_decoding_uses_the_given_bin_else_the_argmax() -> None:
+    torch.manual_seed(0)
+    heads = SMALHeads(16, num_joints=35, num_betas=5, view_bins=4, init_std=0.5)
+    raw = heads.raw(torch.randn(6, 16))
+    residual = rotation_6d_to_matrix(raw["pose6d"])[:, 0]
+    argmax = raw["view_logits"].argmax(-1)
+    expected = torch.stack([_turn_about_camera_y(math.pi / 2 * int(k)) for k in argmax]) @ heads.root_offset @ residual
+    assert torch.allclose(axis_angle_to_matrix(heads.decode(raw).pose[:, 0]), expected, atol=1e-5)
+    forced = torch.tensor([0, 1, 2, 3, 2, 1])
+    expected = torch.stack([_turn_about_camera_y(math.pi / 2 * int(k)) for k in forced]) @ heads.root_offset @ residual
+    assert torch.allclose(axis_angle_to_matrix(heads.decode({**raw, "view_bin": forced}).pose[:, 0]), expected, atol=1e-5)
+
+
+def test_view_bin_loss_teacher_forces_rows_with_truth_only() -> None:
+    torch.manual_seed(0)
+    heads = SMALHeads(16, num_joints=35, num_betas=5, view_bins=8, init_std=0.5)
+    raw = heads.raw(torch.randn(3, 16))
+    bins = torch.tensor([3, 6, 1])
+    pose = torch.zeros(3, 35, 3)
+    pose[:, 0] = matrix_to_axis_angle(torch.stack([_turn_about_camera_y(math.pi / 4 * int(k)) for k in bins]) @ heads.root_offset)
+    batch = Batch(torch.zeros(3, 3, 8, 8), None, None, None, {"pose": pose}, torch.tensor([1.0, 1.0, 0.0]))
+    loss = view_bin_loss(heads, raw, batch)
+    log_p = torch.log_softmax(raw["view_logits"], -1)
+    assert torch.isclose(loss, -(log_p[0, 3] + log_p[1, 6]) / 2, atol=1e-6)
+    assert raw["view_bin"].tolist()[:2] == [3, 6] and int(raw["view_bin"][2]) == int(raw["view_logits"][2].argmax())
+
+
+def test_encoder_input_size_resizes_by_area_averaging() -> None:
+    enc = ImageEncoder("resnet_tiny", None, 24, input_size=16).eval()
+    x = torch.rand(2, 3, 32, 32)
+    pooled = x.reshape(2, 3, 16, 2, 16, 2).mean((3, 5))
+    manual = (pooled - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    assert torch.allclose(enc.normalise(x), manual, atol=1e-6)

@@ -54,6 +54,9 @@ def test_parameter_and_vertex_losses() -> None:
     out = parameter_losses(p, g)
     assert torch.isclose(out["betas"], torch.tensor(1.0))
     assert torch.isclose(out["pose"], torch.tensor(0.3 / 35), atol=1e-6)
+    # chordal: |R(a) - I|_F^2 = 8 sin^2(a / 2) for a turn by a; only joint 5 differs
+    assert torch.isclose(out["pose_matrix"], torch.tensor(8 * math.sin(0.15) ** 2 / 35), atol=1e-6)
+    assert out["root_matrix"] == 0 and out["root_pose"] < 1e-9
     assert torch.isclose(out["trans"], torch.tensor(3.0))
     assert torch.isclose(out["focal"], torch.tensor(math.log(2) ** 2))
     v = torch.zeros(1, 2, 3)

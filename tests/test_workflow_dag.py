@@ -154,7 +154,7 @@ def test_base_network_is_trained_with_3d_supervision(run):
 def test_metrics_table_has_every_variant_with_finite_values(run, splits):
     table = pd.read_csv(run / "results" / "summary" / "metrics.csv")
     assert list(table.columns[:5]) == ["sequence", "variant", "metric", "value", "split"]
-    assert set(table["variant"]) == set(VARIANTS) | {"densify_propagate"}
+    assert set(table["variant"]) == set(VARIANTS) | {"densify_propagate", "keypoints_interpolated"}
     assert set(table["split"]) <= {"heldout", "train", "all", "unseen"}
     densify = table[(table.variant == "densify_propagate") & (table.sequence != "mean")]
     for seq in splits["test"]:  # J and F of the silhouette densification, on frames not given
@@ -185,6 +185,20 @@ def _pck_01(kp: np.ndarray, gt_kp: np.ndarray, gt_masks: np.ndarray, frames: np.
     return float(np.mean(scores))
 
 
+def _straight_lines(kp: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """Each keypoint joined between its visible training frames (held at the ends); one never
+    seen in training at the frame's mean of the others."""
+    frames = np.arange(len(kp))
+    lines = np.full(kp.shape[:2] + (2,), np.nan)
+    for j in range(kp.shape[1]):
+        known = frames[train & (kp[:, j, 2] > 0)]
+        if len(known):
+            lines[:, j] = np.stack([np.interp(frames, known, kp[known, j, c]) for c in (0, 1)], -1)
+    unknown = np.isnan(lines[..., 0])
+    lines[unknown] = np.broadcast_to(np.nanmean(lines, axis=1)[:, None], lines.shape)[unknown]
+    return lines
+
+
 def test_metrics_match_an_independent_numpy_computation(run, splits):
     """IoU (every frame and frames without a given mask), jitter, held-out PCK@0.1 and PCK@0.1
     on every frame whose keypoints training did not see, recomputed from the HDF5 files."""
@@ -208,6 +222,10 @@ def test_metrics_match_an_independent_numpy_computation(run, splits):
         assert rows[("pck@0.1_sqrt_area", "heldout")] == pytest.approx(held, abs=1e-9), variant
         unseen = _pck_01(kp, dense_kp, gt_masks, np.flatnonzero(kp_split != 1))
         assert rows[("pck@0.1_sqrt_area", "unseen")] == pytest.approx(unseen, abs=1e-9), variant
+    # the reference: each keypoint on a straight line between its training frames
+    lines = _straight_lines(gt_kp, kp_split == 1)
+    rows = table[(table.sequence == seq) & (table.variant == "keypoints_interpolated")].set_index(["metric", "split"])["value"]
+    assert rows[("pck@0.1_sqrt_area", "heldout")] == pytest.approx(_pck_01(lines, gt_kp, gt_masks, np.flatnonzero(kp_split == 2)), abs=1e-9)
 
 
 def test_overlay_video_gif_and_meshes_cover_every_frame(run, config, splits):

@@ -104,5 +104,5 @@ def test_test_workflow_runs_on_the_smal_pickle(tmp_path, fake_chumpy):  # noqa: 
         assert pred["vertices"].shape[1:] == (N_VERTS, 3) and np.isfinite(pred["vertices"]).all()
         assert pred["silhouettes"].any()
     table = pd.read_csv(seq / "metrics.csv")
-    assert set(table.variant) == {"base", "parent"}
+    assert set(table.variant) == {"base", "parent", "keypoints_interpolated"}
     assert np.isfinite(table[table.metric == "iou"].value).all()

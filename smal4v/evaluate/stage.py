@@ -6,7 +6,9 @@ keypoints on every frame (synthetic data), they are also scored on every frame w
 training did not see (``split=unseen``): a few held-out annotated frames make a noisy PCK.
 Silhouette IoU is reported on every frame (``split=all``) and on the frames whose masks the
 method was not given (``split=unseen``, as densification is scored); temporal jitter and 3D
-errors use every frame (``split=all``).
+errors use every frame (``split=all``). The training keypoints interpolated in 2D are scored
+beside the variants (variant ``keypoints_interpolated``, keypoint metrics and jitter only): the
+reference a method trained on sparse keypoints must beat between them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 from smal4v.data.annotations import SPLIT_HELDOUT, SPLIT_TRAIN
 from smal4v.data.artifacts import read_artifact
 from smal4v.evaluate import metrics
+from smal4v.evaluate.interpolation import REFERENCE_VARIANT, interpolate_training_keypoints
 
 SPLIT_CODES = {"train": SPLIT_TRAIN, "heldout": SPLIT_HELDOUT}
 
@@ -60,18 +63,23 @@ def evaluate_sequence(
     """Tidy metrics table (sequence, variant, metric, value, split) of one sequence."""
     ann = read_artifact(annotations_path, "annotations")
     gt = read_artifact(ground_truth_path, "ground_truth")
+    splits = {name: ann["keypoint_split"] == code for name, code in SPLIT_CODES.items()}
+
+    def keypoint_rows(keypoints_2d: np.ndarray) -> list[tuple[str, float, str]]:
+        rows = _keypoint_rows(keypoints_2d, ann["keypoints"], splits, gt, alphas, parts or {}, swap_pairs)
+        if "keypoints" in gt and gt["keypoints"][..., 2].any():
+            # dense truth (synthetic): every frame whose keypoints training did not see
+            unseen = {"unseen": ann["keypoint_split"] != SPLIT_TRAIN}
+            rows += _keypoint_rows(keypoints_2d, gt["keypoints"], unseen, gt, alphas, parts or {}, swap_pairs)
+        return rows
+
     records = []
     for variant, path in predictions.items():
         pred = read_artifact(path, "predictions")
         if pred["keypoints_2d"].shape != ann["keypoints"][..., :2].shape:
             raise ValueError(f"{path}: keypoints_2d {pred['keypoints_2d'].shape} does not match "
                              f"{annotations_path} keypoints {ann['keypoints'].shape}")
-        splits = {name: ann["keypoint_split"] == code for name, code in SPLIT_CODES.items()}
-        rows = _keypoint_rows(pred["keypoints_2d"], ann["keypoints"], splits, gt, alphas, parts or {}, swap_pairs)
-        if "keypoints" in gt and gt["keypoints"][..., 2].any():
-            # dense truth (synthetic): every frame whose keypoints training did not see
-            unseen = {"unseen": ann["keypoint_split"] != SPLIT_TRAIN}
-            rows += _keypoint_rows(pred["keypoints_2d"], gt["keypoints"], unseen, gt, alphas, parts or {}, swap_pairs)
+        rows = keypoint_rows(pred["keypoints_2d"])
         if "silhouettes" in pred and gt["has_mask"].any():
             rows.append(("iou", metrics.mean_iou(pred["silhouettes"], gt["masks"], gt["has_mask"]), "all"))
             not_given = gt["has_mask"] & ~ann["masks_given"]
@@ -85,4 +93,9 @@ def evaluate_sequence(
         if "pose" in gt and gt["pose"].shape == pred["pose"].shape:
             rows.append(("joint_angle_error_deg", metrics.joint_angle_error(pred["pose"], gt["pose"]), "all"))
         records += [dict(sequence=sequence, variant=variant, metric=m, value=float(v), split=s) for m, v, s in rows]
+    train = splits["train"] & (ann["keypoints"][..., 2] > 0).any(-1)
+    if train.any():
+        reference = interpolate_training_keypoints(ann["keypoints"], train)
+        rows = keypoint_rows(reference) + [("jitter", metrics.keypoint_jitter(reference), "all")]
+        records += [dict(sequence=sequence, variant=REFERENCE_VARIANT, metric=m, value=float(v), split=s) for m, v, s in rows]
     return pd.DataFrame.from_records(records, columns=["sequence", "variant", "metric", "value", "split"])

@@ -5,6 +5,10 @@ The MLP sees the average-pooled last stage and, with ``spatial_grid`` > 0, a coa
 global average pooling alone throws away *where* the parts are in the crop, which a pose and
 camera regressor needs (WLDO keeps a flattened 3x3 map of 2048 channels for the same reason).
 
+With ``input_size`` set, crops are resized (area-averaged) to that side before the backbone: a
+CPU budget buys 4x the training steps at half the side, while the crops, keypoints and masks
+keep the crop size (every coordinate the network predicts is in crop pixels).
+
 ImageNet normalisation happens INSIDE the encoder so that training, feature precomputation
 and inference see identical preprocessing (METHOD.md 8.4: SMAL4V normalised during parent
 training but not when precomputing temporal features). Inputs are RGB crops (B, 3, S, S),
@@ -49,9 +53,10 @@ class ImageEncoder(nn.Module):
     """Backbone (name from :data:`smal4v.nets.resnet.BACKBONES`) -> (B, feature_dim) feature."""
 
     def __init__(self, backbone: str = "resnet_tiny", pretrained: str | Path | None = None, feature_dim: int = 128,
-                 spatial_grid: int = 0, spatial_channels: int = 32) -> None:
+                 spatial_grid: int = 0, spatial_channels: int = 32, input_size: int | None = None) -> None:
         super().__init__()
         self.backbone_name = backbone
+        self.input_size = None if input_size is None else int(input_size)
         self.backbone = build_resnet(backbone)
         if pretrained:
             load_backbone_weights(self.backbone, pretrained)
@@ -78,10 +83,13 @@ class ImageEncoder(nn.Module):
         return list(self.backbone.stage_channels)
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 [0,255] or float [0,1] (B,3,S,S) -> ImageNet-normalised float."""
+        """uint8 [0,255] or float [0,1] (B,3,S,S) -> ImageNet-normalised float, resized to
+        ``input_size`` if set."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"encoder input must be (B, 3, S, S), got {tuple(images.shape)}")
         x = images.float() / 255.0 if images.dtype == torch.uint8 else images
+        if self.input_size is not None and x.shape[-1] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="area")
         return (x - self.mean) / self.std
 
     def forward_features(self, images: torch.Tensor) -> EncoderOutput:

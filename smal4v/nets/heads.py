@@ -13,6 +13,13 @@ training begins from a plausible render (METHOD.md 2.2: head initialisation is d
   shifts relative to depth, multiplicative depth; ``t0`` centres the animal (see
   :func:`default_translation`).
 * focal: ``f = f0 * exp(df)``, f0 in crop pixels from config.
+* view bins (optional, ``view_bins`` = K > 0; MultiBin, Mousavian et al. 2017): which way the
+  animal faces is a classification over K azimuth bins (turns about the camera's vertical
+  axis, bin 0 = the side view) plus the 6D residual within the bin: root = ``R_y(2 pi k / K)
+  @ R_default @ R_6d``. A regressor that has not yet learned the view averages the modes
+  (head left / head right) into a pose that fits neither; a classifier's cross-entropy keeps a
+  steady gradient until the view is right. ``raw["view_bin"]`` (teacher forcing with the true
+  bin in training) overrides the arg-max.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ DEFAULT_ROOT_ROTATION: tuple[float, float, float] = (math.pi / 2, 0.0, 0.0)
 """Axis-angle of the side view described in the module docstring."""
 
 IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-RAW_KEYS = ("pose6d", "betas", "limb_scale", "trans", "focal")
+RAW_KEYS = ("pose6d", "betas", "limb_scale", "trans", "focal", "view_logits")
 
 
 def default_translation(
@@ -58,6 +65,22 @@ def default_translation(
     return tuple(float(x) for x in t)  # type: ignore[return-value]
 
 
+def azimuth_rotations(bins: int) -> torch.Tensor:
+    """(K, 3, 3) turns by 2 pi k / K about the camera's vertical (y) axis."""
+    phi = torch.arange(bins, dtype=torch.float64) * (2 * math.pi / bins)
+    c, s, z, o = torch.cos(phi), torch.sin(phi), torch.zeros(bins, dtype=torch.float64), torch.ones(bins, dtype=torch.float64)
+    return torch.stack((c, z, s, z, o, z, -s, z, c), -1).reshape(bins, 3, 3).float()
+
+
+def view_bin_of(root: torch.Tensor, bins: int) -> torch.Tensor:
+    """Azimuth bin (...,) long of root rotation matrices (..., 3, 3): the direction the model's
+    forward axis (x) points to in the camera's horizontal plane, rounded to the nearest bin
+    centre (bin 0 = the default side view, head to the right)."""
+    forward = root[..., :, 0]
+    phi = torch.atan2(-forward[..., 2], forward[..., 0])
+    return torch.round(phi / (2 * math.pi / bins)).long() % bins
+
+
 def _small_linear(din: int, dout: int, std: float, bias: Sequence[float] | np.ndarray | None = None) -> nn.Linear:
     lin = nn.Linear(din, dout)
     nn.init.normal_(lin.weight, 0.0, std)
@@ -82,6 +105,7 @@ class SMALHeads(nn.Module):
         root_rotation: Sequence[float] = DEFAULT_ROOT_ROTATION,
         betas_mean: Sequence[float] | np.ndarray | None = None,
         init_std: float = 1e-3,
+        view_bins: int = 0,
     ) -> None:
         super().__init__()
         self.feature_dim, self.num_joints, self.num_betas = feature_dim, num_joints, num_betas
@@ -95,25 +119,42 @@ class SMALHeads(nn.Module):
         self.limb_scale = _small_linear(feature_dim, 6, init_std) if use_limb_scale else None
         self.trans = _small_linear(feature_dim, 3, init_std)
         self.focal = _small_linear(feature_dim, 1, init_std)
+        self.view_bins = int(view_bins)
+        self.view = _small_linear(feature_dim, self.view_bins, init_std) if self.view_bins > 0 else None
+        if self.view_bins > 0:
+            self.register_buffer("bin_rotations", azimuth_rotations(self.view_bins))
         self.register_buffer("focal_default", torch.tensor(float(focal_default)))
         self.register_buffer("trans_default", torch.tensor([float(x) for x in trans_default]))
         self.register_buffer("root_offset", axis_angle_to_matrix(torch.tensor([float(x) for x in root_rotation])))
 
     def raw(self, feature: torch.Tensor) -> dict[str, torch.Tensor | None]:
         """Unconstrained outputs for features (..., D): pose6d (..., J, 6), betas, limb_scale,
-        trans (..., 3), focal (..., 1)."""
+        trans (..., 3), focal (..., 1), view_logits (..., K) or None."""
         return {
             "pose6d": self.pose(feature).unflatten(-1, (self.num_joints, 6)),
             "betas": self.betas(feature),
             "limb_scale": self.limb_scale(feature) if self.limb_scale is not None else None,
             "trans": self.trans(feature),
             "focal": self.focal(feature),
+            "view_logits": self.view(feature) if self.view is not None else None,
         }
 
+    def root_offset_of(self, raw: dict[str, torch.Tensor | None]) -> torch.Tensor:
+        """Fixed part of the root rotation, (3, 3) or (..., 3, 3) with view bins: the bin's turn
+        (``raw["view_bin"]`` if given, else the arg-max of the logits) after the default view."""
+        if self.view_bins == 0:
+            return self.root_offset
+        logits = raw["view_logits"]
+        bins = raw.get("view_bin")
+        if bins is None:
+            bins = logits.argmax(-1)  # type: ignore[union-attr]
+        return self.bin_rotations[bins] @ self.root_offset
+
     def decode(self, raw: dict[str, torch.Tensor | None]) -> SMALParams:
-        """Map raw outputs to SMALParams (axis-angle pose with the default root offset)."""
+        """Map raw outputs to SMALParams (axis-angle pose with the default root offset and, with
+        view bins, the bin's turn)."""
         R = rotation_6d_to_matrix(raw["pose6d"])  # type: ignore[arg-type]
-        root = self.root_offset @ R[..., 0, :, :]
+        root = self.root_offset_of(raw) @ R[..., 0, :, :]
         R = torch.cat((root.unsqueeze(-3), R[..., 1:, :, :]), dim=-3)
         d = raw["trans"]
         z0 = self.trans_default[2]

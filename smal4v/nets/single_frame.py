@@ -59,5 +59,7 @@ def build_single_frame_net(config: NetConfig | dict[str, Any], model: nn.Module)
         root_rotation=cfg.root_rotation,
         betas_mean=mean,
         init_std=cfg.init_std,
+        view_bins=cfg.view_bins,
     )
-    return SingleFrameNet(ImageEncoder(cfg.backbone, cfg.pretrained, cfg.feature_dim, cfg.spatial_grid, cfg.spatial_channels), heads, cfg)
+    return SingleFrameNet(ImageEncoder(cfg.backbone, cfg.pretrained, cfg.feature_dim, cfg.spatial_grid, cfg.spatial_channels,
+                                         cfg.input_size), heads, cfg)

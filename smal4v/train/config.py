@@ -22,6 +22,9 @@ LOSS_TERMS: tuple[str, ...] = (
     "betas",  # 3D supervision (synthetic): MSE on betas
     "pose",  # geodesic angle per joint (radians), mean
     "root_pose",  # geodesic angle of the root (global) rotation (radians)
+    "pose_matrix",  # squared Frobenius distance of the joint rotation matrices, mean over joints
+    "root_matrix",  # the same for the root (global) rotation alone
+    "view",  # cross-entropy of the true azimuth bin (network.view_bins > 0)
     "trans",  # MSE on camera translation
     "focal",  # squared log-ratio of focal lengths
     "vertices",  # mean L2 vertex distance (camera frame)
@@ -67,6 +70,7 @@ class NetConfig(_Base):
     spatial_grid: int = 4  # the MLP also sees a grid x grid map of the last stage (0 = average pooling only)
     spatial_channels: int = 32  # channels of that map (1x1 convolution)
     image_size: int = 128  # crop side S in pixels
+    input_size: int | None = None  # side the encoder resizes crops to (None = image_size); predictions stay in crop px
     num_betas: int = 20  # <= model.num_betas
     use_limb_scale: bool = False
     shape_family: str | None = None  # family name: its mean initialises the betas bias
@@ -74,6 +78,7 @@ class NetConfig(_Base):
     fill: float = 0.65  # default depth: rest animal spans this fraction of the crop
     root_rotation: list[float] = field(default_factory=lambda: list(DEFAULT_ROOT_ROTATION))  # side view (nets/heads.py)
     init_std: float = 1e-3  # N(0, init_std) init of head weights and bias noise
+    view_bins: int = 0  # > 0: which way the animal faces is classified into this many azimuth bins (nets/heads.py)
 
 
 @dataclass

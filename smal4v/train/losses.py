@@ -69,15 +69,22 @@ def parameter_losses(pred: SMALParams, gt: SMALParams, valid: torch.Tensor | Non
 
     betas: MSE over the common components; pose: mean geodesic angle (radians) over joints;
     root_pose: the geodesic angle of the root (global) rotation alone, which the mean over 35
-    joints dilutes to 3% although it decides where every part lands; trans: MSE; focal: squared
-    log ratio; limb_scale: MSE (only if both present).
+    joints dilutes to 3% although it decides where every part lands; pose_matrix / root_matrix:
+    squared Frobenius (chordal) distance of the rotation matrices, 8 sin^2(angle / 2): smooth
+    everywhere, where the geodesic angle's gradient has no direction at 180 degrees, and its
+    minimiser under ambiguity is the chordal mean rather than an arbitrary branch; trans: MSE;
+    focal: squared log ratio; limb_scale: MSE (only if both present).
     """
     nb = min(pred.betas.shape[-1], gt.betas.shape[-1])
-    angles = geodesic_angle(axis_angle_to_matrix(pred.pose), axis_angle_to_matrix(gt.pose))  # (B, J)
+    R_pred, R_gt = axis_angle_to_matrix(pred.pose), axis_angle_to_matrix(gt.pose)
+    angles = geodesic_angle(R_pred, R_gt)  # (B, J)
+    chordal = ((R_pred - R_gt) ** 2).sum((-1, -2))  # (B, J)
     out = {
         "betas": _masked_mean(((pred.betas[..., :nb] - gt.betas[..., :nb]) ** 2).mean(-1), valid),
         "pose": _masked_mean(angles.mean(-1), valid),
         "root_pose": _masked_mean(angles[..., 0], valid),
+        "pose_matrix": _masked_mean(chordal.mean(-1), valid),
+        "root_matrix": _masked_mean(chordal[..., 0], valid),
         "trans": _masked_mean(((pred.trans - gt.trans) ** 2).mean(-1), valid),
         "focal": _masked_mean(torch.log(pred.focal / gt.focal) ** 2, valid),
     }

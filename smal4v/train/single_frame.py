@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from smal4v.model.rotations import axis_angle_to_matrix
 from smal4v.nets.encoder import crops_to_tensor
+from smal4v.nets.heads import SMALHeads, view_bin_of
 from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import SingleFrameNet, build_single_frame_net
 from smal4v.train.config import AugmentConfig, NetConfig, SingleFrameTrainConfig
@@ -26,7 +28,7 @@ from smal4v.train.mirror import Mirror
 from smal4v.train.scene import Priors, Scene
 from smal4v.train.schedule import clip_gradients, learning_rate_factor, set_learning_rate
 
-GT_3D_TERMS = ("betas", "pose", "root_pose", "trans", "focal", "limb_scale", "vertices")
+GT_3D_TERMS = ("betas", "pose", "root_pose", "pose_matrix", "root_matrix", "view", "trans", "focal", "limb_scale", "vertices")
 
 
 def augment(batch: Batch, cfg: AugmentConfig, gen: torch.Generator, mirror: Mirror | None = None) -> Batch:
@@ -70,7 +72,10 @@ def batch_losses(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward one batch and return (weighted total, logged weighted terms)."""
     w = cfg.weights
-    params = net(batch.images)
+    raw = net.heads.raw(net.encoder(batch.images))
+    has_gt = batch.gt is not None and any(w.get(k, 0) > 0 for k in GT_3D_TERMS)
+    view_term = view_bin_loss(net.heads, raw, batch) if has_gt and net.heads.view_bins > 0 else None
+    params = net.heads.decode(raw)
     need_sil = w.get("silhouette", 0) > 0 and batch.masks is not None
     sc = scene(params, silhouette=need_sil)
     terms: dict[str, torch.Tensor] = {}
@@ -81,7 +86,9 @@ def batch_losses(
             sc.silhouette, scene.resize_masks(batch.masks), batch.mask_valid,  # type: ignore[arg-type]
             cfg.loss.silhouette_loss, cfg.loss.tversky_alpha, cfg.loss.tversky_beta,
         )
-    if batch.gt is not None and any(w.get(k, 0) > 0 for k in GT_3D_TERMS):
+    if view_term is not None:
+        terms["view"] = view_term
+    if has_gt:
         gt = SMALParams(**{k: batch.gt.get(k) for k in ("betas", "pose", "trans", "focal", "limb_scale")})  # type: ignore[arg-type]
         terms.update(parameter_losses(params, gt, batch.gt_valid))
         if w.get("vertices", 0) > 0:
@@ -90,6 +97,19 @@ def batch_losses(
             terms["vertices"] = vertex_loss(sc.vertices, gt_v, batch.gt_valid)
     terms.update(priors(params))
     return weighted_total(terms, w)
+
+
+def view_bin_loss(heads: SMALHeads, raw: dict[str, torch.Tensor | None], batch: Batch) -> torch.Tensor:
+    """Cross-entropy of the true azimuth bin on the rows with 3D truth; sets ``raw["view_bin"]``
+    to the true bin there (teacher forcing: the 6D residual learns the offset from the bin the
+    animal is really in, not from the classifier's current guess) and to the arg-max elsewhere."""
+    logits = raw["view_logits"]
+    assert logits is not None and batch.gt is not None
+    true_bin = view_bin_of(axis_angle_to_matrix(batch.gt["pose"][:, 0]), heads.view_bins)
+    valid = torch.ones(len(true_bin), device=logits.device) if batch.gt_valid is None else batch.gt_valid.to(logits)
+    raw["view_bin"] = torch.where(valid > 0, true_bin, logits.argmax(-1))
+    per = F.cross_entropy(logits, true_bin, reduction="none")
+    return (per * valid).sum() / valid.sum().clamp_min(1.0)
 
 
 def _set_train_mode(net: nn.Module, freeze_bn: bool) -> None:
