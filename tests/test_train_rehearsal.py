@@ -1,5 +1,7 @@
 """Rehearsal for the parent: mixing frames without 3D truth with the generic set that has it."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -70,6 +72,8 @@ def test_3d_losses_ignore_rows_without_truth() -> None:
                       torch.full((5,), 60.0))
 
     class Fixed(torch.nn.Module):
+        heads = SimpleNamespace(view_bins=0)  # plain 6D root: no view-bin classification
+
         def forward(self, images: torch.Tensor) -> SMALParams:
             return pred
 

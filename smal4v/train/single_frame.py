@@ -72,10 +72,8 @@ def batch_losses(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward one batch and return (weighted total, logged weighted terms)."""
     w = cfg.weights
-    raw = net.heads.raw(net.encoder(batch.images))
     has_gt = batch.gt is not None and any(w.get(k, 0) > 0 for k in GT_3D_TERMS)
-    view_term = view_bin_loss(net.heads, raw, batch) if has_gt and net.heads.view_bins > 0 else None
-    params = net.heads.decode(raw)
+    params, view_term = _predict(net, batch, has_gt)
     need_sil = w.get("silhouette", 0) > 0 and batch.masks is not None
     sc = scene(params, silhouette=need_sil)
     terms: dict[str, torch.Tensor] = {}
@@ -97,6 +95,16 @@ def batch_losses(
             terms["vertices"] = vertex_loss(sc.vertices, gt_v, batch.gt_valid)
     terms.update(priors(params))
     return weighted_total(terms, w)
+
+
+def _predict(net: SingleFrameNet, batch: Batch, with_truth: bool) -> tuple[SMALParams, torch.Tensor | None]:
+    """The batch's predictions and, for heads with view bins and a batch with 3D truth, the
+    view-bin loss (the true bin then decides the root rotation: teacher forcing)."""
+    if not (with_truth and net.heads.view_bins > 0):
+        return net(batch.images), None
+    raw = net.heads.raw(net.encoder(batch.images))
+    view = view_bin_loss(net.heads, raw, batch)
+    return net.heads.decode(raw), view
 
 
 def view_bin_loss(heads: SMALHeads, raw: dict[str, torch.Tensor | None], batch: Batch) -> torch.Tensor:
