@@ -22,9 +22,11 @@ import pandas as pd
 from smal4v.data.annotations import SPLIT_HELDOUT, SPLIT_TRAIN
 from smal4v.data.artifacts import read_artifact
 from smal4v.evaluate import metrics
-from smal4v.evaluate.interpolation import REFERENCE_VARIANT, interpolate_training_keypoints
+from smal4v.data.keypoint_interpolation import interpolate_training_keypoints
 
 SPLIT_CODES = {"train": SPLIT_TRAIN, "heldout": SPLIT_HELDOUT}
+REFERENCE_VARIANT = "keypoints_interpolated"
+"""The training keypoints joined by straight lines in time, scored beside the variants."""
 
 
 def _keypoint_rows(pred_kp: np.ndarray, gt_kp: np.ndarray, splits: Mapping[str, np.ndarray], gt: dict,

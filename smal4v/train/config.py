@@ -25,6 +25,7 @@ LOSS_TERMS: tuple[str, ...] = (
     "pose_matrix",  # squared Frobenius distance of the joint rotation matrices, mean over joints
     "root_matrix",  # the same for the root (global) rotation alone
     "view",  # cross-entropy of the true azimuth bin (network.view_bins > 0)
+    "interpolated_keypoints",  # online: keypoints vs the training keypoints interpolated in time (soft targets)
     "trans",  # MSE on camera translation
     "focal",  # squared log-ratio of focal lengths
     "vertices",  # mean L2 vertex distance (camera frame)
@@ -150,6 +151,7 @@ class OnlineTrainConfig(_Base):
     lr_warmup: float = 0.03  # share of the steps with a linear learning-rate warm-up
     grad_clip: float = 5.0  # max global gradient norm (0 = off)
     lr_offsets: float = 0.004  # Adam step of the vertex offsets (model units), with shape_offsets (as refine's)
+    interpolation_decay: float = 3.0  # frames: soft-target weight exp(-d / decay) at d frames from an annotation
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     weight_decay: float = 0.0
     seed: int = 0

@@ -5,7 +5,8 @@ in-encoder normalisation as training), sparse keypoints (visibility 0 on unannot
 and dense masks from densification. Each step takes ``windows_per_batch`` windows of
 ``window`` frames; losses: keypoints (annotated frames), silhouettes (after the
 ``warmup_epochs`` keypoint-only epochs, where a mask exists), temporal smoothness of keypoints,
-pose and camera within windows, and priors. After training the windows are merged into one
+pose and camera within windows, priors and, with weight ``interpolated_keypoints`` > 0, the
+training keypoints interpolated in time as soft targets on the frames between them. After training the windows are merged into one
 prediction per frame (:func:`smal4v.nets.temporal.predict_sequence`).
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from smal4v.data.keypoint_interpolation import interpolation_targets
 from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import SingleFrameNet
 from smal4v.nets.temporal import SequenceNet, build_online_net, predict_sequence, window_starts
@@ -57,9 +59,10 @@ class SequenceData:
 
 def window_losses(
     net: SequenceNet, scene: Scene, priors: Priors, data: SequenceData, starts: list[int], length: int,
-    cfg: OnlineTrainConfig, use_silhouette: bool, device: torch.device,
+    cfg: OnlineTrainConfig, use_silhouette: bool, device: torch.device, interpolated: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Weighted loss of a batch of windows starting at ``starts``."""
+    """Weighted loss of a batch of windows starting at ``starts``; ``interpolated`` (N, K, 3):
+    soft keypoint targets between the annotated frames (term ``interpolated_keypoints``)."""
     idx = torch.stack([torch.arange(s, s + length) for s in starts])  # (B, T)
     feats = data.features[idx].to(device)
     params = net(feats)  # (B, T)
@@ -75,6 +78,9 @@ def window_losses(
         terms["offset_norm"] = net.offsets.norm()
     if data.keypoints is not None:
         terms["keypoints"] = keypoint_loss(sc.keypoints, data.keypoints[idx.flatten()].to(device), data.image_size, cfg.loss.keypoint_loss)
+    if interpolated is not None:
+        terms["interpolated_keypoints"] = keypoint_loss(sc.keypoints, interpolated[idx.flatten()].to(device),
+                                                        data.image_size, cfg.loss.keypoint_loss)
     if need_sil:
         tgt = scene.resize_masks(data.masks[idx.flatten()].to(device))  # type: ignore[index]
         terms["silhouette"] = silhouette_loss(
@@ -115,6 +121,9 @@ def train_online(
     starts = window_starts(n, cfg.window, cfg.stride)
 
     steps_per_epoch = -(-len(starts) // cfg.windows_per_batch)
+    interpolated = None
+    if cfg.weights.get("interpolated_keypoints", 0) > 0 and data.keypoints is not None:
+        interpolated = torch.from_numpy(interpolation_targets(data.keypoints.numpy(), cfg.interpolation_decay))
 
     def epoch_fn(epoch: int) -> dict[str, float]:
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -126,7 +135,8 @@ def train_online(
             set_learning_rate(opt, learning_rate_factor(epoch * steps_per_epoch + step, cfg.epochs * steps_per_epoch,
                                                         cfg.lr_warmup, cfg.lr_schedule))
             opt.zero_grad(set_to_none=True)
-            total, logged = window_losses(net, scene, priors, data, group, length, cfg, epoch >= cfg.warmup_epochs, device)
+            total, logged = window_losses(net, scene, priors, data, group, length, cfg, epoch >= cfg.warmup_epochs, device,
+                                          interpolated)
             total.backward()
             clip_gradients(net.parameters(), cfg.grad_clip)
             opt.step()

@@ -1,9 +1,9 @@
-"""The 2D interpolation reference (training keypoints joined by straight lines in time)."""
+"""Training keypoints joined by straight lines in time: the reference and the soft targets."""
 
 import numpy as np
 import pytest
 
-from smal4v.evaluate.interpolation import interpolate_training_keypoints
+from smal4v.data.keypoint_interpolation import interpolate_training_keypoints, interpolation_targets
 
 
 def test_straight_lines_between_training_frames_held_at_the_ends() -> None:
@@ -30,3 +30,17 @@ def test_no_training_keypoint_is_an_error() -> None:
         interpolate_training_keypoints(kp, np.zeros(3, bool))
     with pytest.raises(ValueError, match="disagree"):
         interpolate_training_keypoints(kp, np.zeros(4, bool))
+
+
+def test_soft_targets_trust_frames_near_an_annotation_more() -> None:
+    kp = np.zeros((9, 2, 3))
+    kp[:, 0, :2] = np.arange(9)[:, None] * [2.0, 1.0]
+    kp[[0, 8], 0, 2] = 1.0  # keypoint 0 annotated on frames 0 and 8 only
+    kp[4, 1] = [7.0, 7.0, 1.0]  # keypoint 1 on frame 4 only
+    out = interpolation_targets(kp, decay=2.0)
+    np.testing.assert_allclose(out[:, 0, :2], kp[:, 0, :2])  # straight motion: the lines are exact
+    np.testing.assert_allclose(out[:, 0, 2], np.exp(-np.array([0, 1, 2, 3, 4, 3, 2, 1, 0]) / 2.0) * (np.arange(9) % 8 != 0))
+    np.testing.assert_allclose(out[:, 1, :2], 7.0)
+    np.testing.assert_allclose(out[:, 1, 2], np.exp(-np.abs(np.arange(9) - 4) / 2.0) * (np.arange(9) != 4))
+    with pytest.raises(ValueError, match="decay"):
+        interpolation_targets(kp, decay=0.0)
