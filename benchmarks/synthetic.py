@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--configfile", default=None, help="profile on top of config/config.yaml (e.g. config/benchmark.yaml)")
     parser.add_argument("--results", default="benchmarks/work/synthetic")
     parser.add_argument("--out", default="benchmarks/results/synthetic.md")
+    parser.add_argument("--note", default="", help="a paragraph written under the header (how the runs were made)")
     parser.add_argument("--reuse", action="store_true",
                         help="read seeds whose run finished before (e.g. seeds run as parallel processes) instead of rerunning")
     args = parser.parse_args()
@@ -110,6 +111,7 @@ def main() -> None:
         f"- command: `python benchmarks/synthetic.py --seeds {' '.join(map(str, args.seeds))} --cores {args.cores}"
         + (f" --configfile {args.configfile}" if args.configfile else "") + "`",
         "",
+        *([args.note, ""] if args.note else []),
         "| seed | wall time (s) | largest job RSS so far (MB) | command |",
         "|---|---|---|---|",
         *[f"| {s} | {w:.0f} | {m:.0f} | `{c}` |" for s, w, m, c in timings],
