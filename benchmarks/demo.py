@@ -13,7 +13,7 @@ import datetime as dt
 import shutil
 
 import pandas as pd
-from workflow_runs import ROOT, machine, rule_times, run_snakemake
+from workflow_runs import ROOT, git_commit, machine, rule_times, run_snakemake
 HEADLINE = [("pck@0.1_sqrt_area", "heldout"), ("pck@0.1_sqrt_area", "unseen"), ("pck@0.15_sqrt_area", "unseen"),
             ("pck@0.1_bbox", "heldout"), ("iou", "all"), ("iou", "unseen"), ("jitter", "all"), ("mpvpe", "all"),
             ("pa_mpvpe", "all"), ("joint_angle_error_deg", "all")]
@@ -44,7 +44,7 @@ def main() -> None:
         "# Demo benchmark",
         "",
         f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
-        f"- machine: {machine()}",
+        f"- machine: {machine()}, commit {git_commit()}",
         f"- command: `{' '.join(command)}` (from a clean results folder; `python benchmarks/demo.py`)",
         f"- wall time: {wall:.0f} s",
         f"- peak resident memory of the largest job process: {peak_mb:.0f} MB",
