@@ -21,8 +21,8 @@ import pandas as pd
 
 from smal4v.data.annotations import SPLIT_HELDOUT, SPLIT_TRAIN
 from smal4v.data.artifacts import read_artifact
-from smal4v.evaluate import metrics
 from smal4v.data.keypoint_interpolation import interpolate_training_keypoints
+from smal4v.evaluate import metrics
 
 SPLIT_CODES = {"train": SPLIT_TRAIN, "heldout": SPLIT_HELDOUT}
 REFERENCE_VARIANT = "keypoints_interpolated"

@@ -6,8 +6,9 @@ and dense masks from densification. Each step takes ``windows_per_batch`` window
 ``window`` frames; losses: keypoints (annotated frames), silhouettes (after the
 ``warmup_epochs`` keypoint-only epochs, where a mask exists), temporal smoothness of keypoints,
 pose and camera within windows, priors and, with weight ``interpolated_keypoints`` > 0, the
-training keypoints interpolated in time as soft targets on the frames between them. After training the windows are merged into one
-prediction per frame (:func:`smal4v.nets.temporal.predict_sequence`).
+training keypoints interpolated in time as soft targets on the frames between them. After
+training the windows are merged into one prediction per frame
+(:func:`smal4v.nets.temporal.predict_sequence`).
 """
 
 from __future__ import annotations
