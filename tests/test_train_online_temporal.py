@@ -45,17 +45,24 @@ def _clip(model, kps, heads: SMALHeads, rng: np.random.Generator) -> tuple[np.nd
     return features.astype(np.float32), torch.cat([kp, torch.ones(N, len(kps), 1)], -1).numpy()
 
 
-@pytest.mark.slow
-def test_online_beats_online_single_on_a_smooth_clip(tmp_path):
+def _setup(clip_seed: int):
+    """Model, keypoint set, a random parent, a clip (features, dense truth) from ``clip_seed``,
+    the annotated frames (every EVERY-th) and the training keypoints (the others blanked)."""
     torch.set_num_threads(1)
     model, kps = load_model("procedural"), load_keypoint_set("badja20")
     torch.manual_seed(0)
     heads = SMALHeads(D, 35, 20, focal_default=2.0 * S, trans_default=(0, 0, 3.0))
-    features, truth = _clip(model, kps, heads, np.random.default_rng(0))
+    features, truth = _clip(model, kps, heads, np.random.default_rng(clip_seed))
     parent = SingleFrameNet(ImageEncoder("resnet_tiny", None, D), heads, NetConfig(image_size=S, feature_dim=D))
     given = np.arange(N) % EVERY == 0
     train_kp = truth.copy()
     train_kp[~given, :, 2] = 0.0
+    return model, kps, parent, features, truth, given, train_kp
+
+
+@pytest.mark.slow
+def test_online_beats_online_single_on_a_smooth_clip(tmp_path):
+    model, kps, parent, features, truth, given, train_kp = _setup(0)
     data = SequenceData(features, train_kp, None, S, name="clip")
     defaults = OnlineTrainConfig()
     scores = {}
@@ -77,15 +84,7 @@ def test_online_beats_online_single_on_a_smooth_clip(tmp_path):
 def test_interpolated_targets_pull_the_frames_between_annotations_to_the_straight_lines(tmp_path):
     """With weight ``interpolated_keypoints`` > 0 the keypoints of the frames without
     annotations end nearer the straight lines between the annotated frames than without it."""
-    torch.set_num_threads(1)
-    model, kps = load_model("procedural"), load_keypoint_set("badja20")
-    torch.manual_seed(0)
-    heads = SMALHeads(D, 35, 20, focal_default=2.0 * S, trans_default=(0, 0, 3.0))
-    features, truth = _clip(model, kps, heads, np.random.default_rng(1))
-    parent = SingleFrameNet(ImageEncoder("resnet_tiny", None, D), heads, NetConfig(image_size=S, feature_dim=D))
-    given = np.arange(N) % EVERY == 0
-    train_kp = truth.copy()
-    train_kp[~given, :, 2] = 0.0
+    model, kps, parent, features, truth, given, train_kp = _setup(1)
     lines = interpolate_training_keypoints(train_kp, given)
     distance = {}
     for weight in (0.0, 10.0):
