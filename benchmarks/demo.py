@@ -15,7 +15,7 @@ import shutil
 import pandas as pd
 from workflow_runs import ROOT, git_commit, machine, rule_times, run_snakemake
 HEADLINE = [("pck@0.1_sqrt_area", "heldout"), ("pck@0.1_sqrt_area", "unseen"), ("pck@0.15_sqrt_area", "unseen"),
-            ("pck@0.1_bbox", "heldout"), ("iou", "all"), ("iou", "unseen"), ("jitter", "all"), ("mpvpe", "all"),
+            ("pck@0.1_bbox", "heldout"), ("iou", "all"), ("iou", "unseen"), ("jitter", "all"), ("accel_error", "all"), ("mpvpe", "all"),
             ("pa_mpvpe", "all"), ("joint_angle_error_deg", "all")]
 
 

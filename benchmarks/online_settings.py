@@ -35,7 +35,7 @@ from smal4v.model import load_keypoint_set
 from smal4v.train.stages import online_sequence_data, predictions_artifact, train_online_variant
 
 ROOT = Path(__file__).resolve().parents[1]
-METRICS = [("pck@0.1_sqrt_area", "heldout"), ("pck@0.1_sqrt_area", "unseen"), ("iou", "all"), ("iou", "unseen"), ("jitter", "all"), ("pa_mpvpe", "all"),
+METRICS = [("pck@0.1_sqrt_area", "train"), ("pck@0.1_sqrt_area", "heldout"), ("pck@0.1_sqrt_area", "unseen"), ("iou", "all"), ("iou", "unseen"), ("jitter", "all"), ("pa_mpvpe", "all"),
            ("joint_angle_error_deg", "all")]
 
 

@@ -113,6 +113,20 @@ def test_jitter():
     assert np.isnan(M.keypoint_jitter(kp[:2]))
 
 
+def test_acceleration_error_against_the_true_motion():
+    t = np.arange(6, dtype=float)
+    truth = np.ones((6, 2, 3))
+    truth[:, 0, 0] = t**2  # keypoint 0 accelerates at 2 px/frame^2, keypoint 1 stands still
+    frozen = np.zeros((6, 2, 2))  # no jitter at all, but keypoint 0's motion is missed
+    assert M.keypoint_jitter(frozen) == pytest.approx(0.0)
+    assert M.acceleration_error(frozen, truth) == pytest.approx(1.0)  # mean of |0 - 2| and 0
+    shifted = truth[..., :2] + 5.0  # the true motion anywhere: no error
+    assert M.acceleration_error(shifted, truth) == pytest.approx(0.0)
+    truth[3, 0, 2] = 0  # keypoint 0 hidden at frame 3: only its triplets 0-2 remain, and keypoint 1's 4
+    assert M.acceleration_error(frozen, truth) == pytest.approx(2.0 / 5.0)
+    assert np.isnan(M.acceleration_error(frozen[:2], truth[:2]))
+
+
 def test_procrustes_recovers_similarity_and_errors():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(50, 3))

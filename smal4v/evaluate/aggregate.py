@@ -42,6 +42,7 @@ HEADLINE_METRICS: list[tuple[str, str]] = [
     ("iou", "all"),
     ("iou", "unseen"),
     ("jitter", "all"),
+    ("accel_error", "all"),
     ("pa_mpvpe", "all"),
     ("mpvpe", "all"),
     ("joint_angle_error_deg", "all"),

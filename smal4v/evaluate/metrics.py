@@ -151,6 +151,24 @@ def keypoint_jitter(keypoints: np.ndarray, valid: np.ndarray | None = None) -> f
     return nanmean(acc)
 
 
+def acceleration_error(keypoints: np.ndarray, truth: np.ndarray) -> float:
+    """Mean norm of the difference between predicted and true second temporal differences
+    (px/frame^2; VIBE's "accel error") over the triplets where the truth (N, K, 3) is visible in
+    all three frames: jitter alone rewards a frozen animal, this rewards the true motion."""
+    kp = np.asarray(keypoints, dtype=np.float64)[..., :2]
+    gt = np.asarray(truth, dtype=np.float64)
+    if len(kp) < 3:
+        return float("nan")
+
+    def second_difference(x: np.ndarray) -> np.ndarray:
+        return x[2:] - 2 * x[1:-1] + x[:-2]
+
+    err = np.linalg.norm(second_difference(kp) - second_difference(gt[..., :2]), axis=-1)
+    visible = gt[..., 2] > 0
+    ok = visible[2:] & visible[1:-1] & visible[:-2]
+    return nanmean(np.where(ok, err, np.nan))
+
+
 # ----------------------------------------------------------------------------- silhouettes
 
 

@@ -5,9 +5,10 @@ them) and, for reference, the training frames (``split=train``). Where the groun
 keypoints on every frame (synthetic data), they are also scored on every frame whose keypoints
 training did not see (``split=unseen``): a few held-out annotated frames make a noisy PCK.
 Silhouette IoU is reported on every frame (``split=all``) and on the frames whose masks the
-method was not given (``split=unseen``, as densification is scored); temporal jitter and 3D
-errors use every frame (``split=all``). The training keypoints interpolated in 2D are scored
-beside the variants (variant ``keypoints_interpolated``, keypoint metrics and jitter only): the
+method was not given (``split=unseen``, as densification is scored); temporal jitter, the
+acceleration error against dense truth and 3D errors use every frame (``split=all``). The training keypoints interpolated in 2D are scored
+beside the variants (variant ``keypoints_interpolated``, keypoint metrics, jitter and
+acceleration error only): the
 reference a method trained on sparse keypoints must beat between them.
 """
 
@@ -69,10 +70,12 @@ def evaluate_sequence(
 
     def keypoint_rows(keypoints_2d: np.ndarray) -> list[tuple[str, float, str]]:
         rows = _keypoint_rows(keypoints_2d, ann["keypoints"], splits, gt, alphas, parts or {}, swap_pairs)
+        rows.append(("jitter", metrics.keypoint_jitter(keypoints_2d), "all"))
         if "keypoints" in gt and gt["keypoints"][..., 2].any():
-            # dense truth (synthetic): every frame whose keypoints training did not see
+            # dense truth (synthetic): every frame whose keypoints training did not see, and the motion
             unseen = {"unseen": ann["keypoint_split"] != SPLIT_TRAIN}
             rows += _keypoint_rows(keypoints_2d, gt["keypoints"], unseen, gt, alphas, parts or {}, swap_pairs)
+            rows.append(("accel_error", metrics.acceleration_error(keypoints_2d, gt["keypoints"]), "all"))
         return rows
 
     records = []
@@ -87,7 +90,6 @@ def evaluate_sequence(
             not_given = gt["has_mask"] & ~ann["masks_given"]
             if not_given.any():
                 rows.append(("iou", metrics.mean_iou(pred["silhouettes"], gt["masks"], not_given), "unseen"))
-        rows.append(("jitter", metrics.keypoint_jitter(pred["keypoints_2d"]), "all"))
         if "vertices" in gt and "vertices" in pred and gt["vertices"].shape == pred["vertices"].shape:
             rows.append(("pa_mpvpe", metrics.procrustes_error(pred["vertices"], gt["vertices"]), "all"))
             rows.append(("mpvpe", metrics.vertex_error(pred["vertices"], gt["vertices"]), "all"))
@@ -98,6 +100,6 @@ def evaluate_sequence(
     train = splits["train"] & (ann["keypoints"][..., 2] > 0).any(-1)
     if train.any():
         reference = interpolate_training_keypoints(ann["keypoints"], train)
-        rows = keypoint_rows(reference) + [("jitter", metrics.keypoint_jitter(reference), "all")]
+        rows = keypoint_rows(reference)
         records += [dict(sequence=sequence, variant=REFERENCE_VARIANT, metric=m, value=float(v), split=s) for m, v, s in rows]
     return pd.DataFrame.from_records(records, columns=["sequence", "variant", "metric", "value", "split"])

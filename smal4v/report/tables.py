@@ -80,7 +80,7 @@ def variant_table_html(summary: pd.DataFrame, n_sequences: int) -> str:
             row.append(_fmt(mean) + (f" &plusmn; {std:.3f}" if np.isfinite(std) else ""))
         body.append(row)
     note = (f"Mean over {n_sequences} test sequence(s) and sample standard deviation (shown from two "
-            "sequences on). PCK, IoU, J, F: higher is better; jitter, pa_mpvpe, joint angle error: lower.")
+            "sequences on). PCK, IoU, J, F: higher is better; jitter, accel_error (against the true motion), pa_mpvpe, joint angle error: lower.")
     return _page("Variants", note, ["variant"] + [f"{m} ({s})" for m, s in columns], body)
 
 

@@ -142,6 +142,7 @@ class OnlineTrainConfig(_Base):
     warmup_epochs: int = 5  # keypoint-only epochs (silhouette weight 0) at the start
     window: int = 16  # longer than the gap between annotated frames (SMAL4V: 8)
     stride: int = 4  # (SMAL4V: 2)
+    silhouette_frames: int = 0  # silhouettes rendered per window and step, a random subset (0 = every frame): cheaper steps, more of them
     windows_per_batch: int = 1  # one window per step: more updates for the same rendering (benchmarks/results/online_windows_per_batch.md)
     gru_hidden: int = 256
     gru_layers: int = 1

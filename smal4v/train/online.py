@@ -4,7 +4,8 @@ Inputs are the frozen encoder's per-frame features (computed once per sequence w
 in-encoder normalisation as training), sparse keypoints (visibility 0 on unannotated frames)
 and dense masks from densification. Each step takes ``windows_per_batch`` windows of
 ``window`` frames; losses: keypoints (annotated frames), silhouettes (after the
-``warmup_epochs`` keypoint-only epochs, where a mask exists), temporal smoothness of keypoints,
+``warmup_epochs`` keypoint-only epochs, where a mask exists; of ``silhouette_frames`` random
+frames per window when set, since rendering is most of a step's time), temporal smoothness of keypoints,
 pose and camera within windows, priors and, with weight ``interpolated_keypoints`` > 0, the
 training keypoints interpolated in time as soft targets on the frames between them. After
 training the windows are merged into one prediction per frame
@@ -58,12 +59,23 @@ class SequenceData:
         return int(self.features.shape[0])
 
 
+def silhouette_rows(n_windows: int, length: int, per_window: int, generator: torch.Generator) -> torch.Tensor | None:
+    """Flat row indices (into B x T) of ``per_window`` random frames of each window, sorted;
+    None (every frame) when ``per_window`` is 0 or covers the window."""
+    if per_window <= 0 or per_window >= length:
+        return None
+    picks = [w * length + torch.randperm(length, generator=generator)[:per_window] for w in range(n_windows)]
+    return torch.cat(picks).sort().values
+
+
 def window_losses(
     net: SequenceNet, scene: Scene, priors: Priors, data: SequenceData, starts: list[int], length: int,
     cfg: OnlineTrainConfig, use_silhouette: bool, device: torch.device, interpolated: torch.Tensor | None = None,
+    rows: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted loss of a batch of windows starting at ``starts``; ``interpolated`` (N, K, 3):
-    soft keypoint targets between the annotated frames (term ``interpolated_keypoints``)."""
+    soft keypoint targets between the annotated frames (term ``interpolated_keypoints``);
+    ``rows``: the flat (window x frame) rows whose silhouettes are compared (None = all)."""
     idx = torch.stack([torch.arange(s, s + length) for s in starts])  # (B, T)
     feats = data.features[idx].to(device)
     params = net(feats)  # (B, T)
@@ -72,7 +84,8 @@ def window_losses(
     w = cfg.weights
     need_sil = use_silhouette and data.masks is not None and w.get("silhouette", 0) > 0
     offsets = net.vertex_offsets()
-    sc = scene(flat, silhouette=need_sil, delta_v=None if offsets is None else offsets[None].expand(B * T, -1, -1))
+    sc = scene(flat, silhouette=need_sil, delta_v=None if offsets is None else offsets[None].expand(B * T, -1, -1),
+               silhouette_rows=None if rows is None else rows.to(device))
     terms: dict[str, torch.Tensor] = {}
     if net.offsets is not None:
         terms["offset_smoothness"] = net.offsets.smoothness()
@@ -83,9 +96,10 @@ def window_losses(
         terms["interpolated_keypoints"] = keypoint_loss(sc.keypoints, interpolated[idx.flatten()].to(device),
                                                         data.image_size, cfg.loss.keypoint_loss)
     if need_sil:
-        tgt = scene.resize_masks(data.masks[idx.flatten()].to(device))  # type: ignore[index]
+        frames = idx.flatten() if rows is None else idx.flatten()[rows]
+        tgt = scene.resize_masks(data.masks[frames].to(device))  # type: ignore[index]
         terms["silhouette"] = silhouette_loss(
-            sc.silhouette, tgt, data.mask_valid[idx.flatten()].to(device), cfg.loss.silhouette_loss,  # type: ignore[arg-type]
+            sc.silhouette, tgt, data.mask_valid[frames].to(device), cfg.loss.silhouette_loss,  # type: ignore[arg-type]
             cfg.loss.tversky_alpha, cfg.loss.tversky_beta,
         )
     terms.update(temporal_losses(params, sc.keypoints.unflatten(0, (B, T)), data.image_size, cfg.loss.temporal_order))
@@ -136,8 +150,9 @@ def train_online(
             set_learning_rate(opt, learning_rate_factor(epoch * steps_per_epoch + step, cfg.epochs * steps_per_epoch,
                                                         cfg.lr_warmup, cfg.lr_schedule))
             opt.zero_grad(set_to_none=True)
+            rows = silhouette_rows(len(group), length, cfg.silhouette_frames, gen)
             total, logged = window_losses(net, scene, priors, data, group, length, cfg, epoch >= cfg.warmup_epochs, device,
-                                          interpolated)
+                                          interpolated, rows)
             total.backward()
             clip_gradients(net.parameters(), cfg.grad_clip)
             opt.step()

@@ -43,16 +43,22 @@ class Scene:
             renderer = SoftSilhouetteRenderer(self.mask_size, sigma=sigma)
         self.renderer = renderer
 
-    def __call__(self, params: SMALParams, silhouette: bool = True, delta_v: torch.Tensor | None = None) -> SceneOutput:
-        """params with batch (B,) (and optional per-vertex offsets (B, V, 3)) -> SceneOutput."""
+    def __call__(self, params: SMALParams, silhouette: bool = True, delta_v: torch.Tensor | None = None,
+                 silhouette_rows: torch.Tensor | None = None) -> SceneOutput:
+        """params with batch (B,) (and optional per-vertex offsets (B, V, 3)) -> SceneOutput;
+        ``silhouette_rows`` (R,): render the silhouettes of these rows only (rendering is most of
+        a training step's time), giving silhouette (R, M, M)."""
         out = self.model(params.betas, params.pose, params.trans, params.limb_scale, delta_v)
         cam = Camera(params.focal, self.image_size)
         kp3d = self.keypoint_set.select(out, self.model)
         kp = cam.project(kp3d)
         sil = None
         if silhouette:
-            small = Camera(params.focal * (self.mask_size / self.image_size), self.mask_size)
-            sil = self.renderer(out.vertices, self.model.faces, small)
+            vertices, focal = out.vertices, params.focal
+            if silhouette_rows is not None:
+                vertices, focal = vertices[silhouette_rows], focal[silhouette_rows]
+            small = Camera(focal * (self.mask_size / self.image_size), self.mask_size)
+            sil = self.renderer(vertices, self.model.faces, small)
         return SceneOutput(vertices=out.vertices, keypoints=kp, silhouette=sil)
 
     def resize_masks(self, masks: torch.Tensor) -> torch.Tensor:
