@@ -1,6 +1,6 @@
 """Benchmark: the online network under other settings, on a finished workflow run.
 
-    python benchmarks/online_settings.py --config config/badja.yaml --results results/badja \\
+    python benchmarks/online_settings.py --config config/badja.yaml [--config ...] --results results/badja \\
         --variant 'no offsets={shape_offsets: false}' --variant 'config={}' --out benchmarks/results/X.md
 
 Needs a finished run of ``--config`` in ``--results`` (its parent network and features). For
@@ -35,7 +35,7 @@ from smal4v.model import load_keypoint_set
 from smal4v.train.stages import online_sequence_data, predictions_artifact, train_online_variant
 
 ROOT = Path(__file__).resolve().parents[1]
-METRICS = [("pck@0.1_sqrt_area", "train"), ("pck@0.1_sqrt_area", "heldout"), ("pck@0.1_sqrt_area", "unseen"), ("iou", "all"), ("iou", "unseen"), ("jitter", "all"), ("pa_mpvpe", "all"),
+METRICS = [("pck@0.1_sqrt_area", "train"), ("pck@0.1_sqrt_area", "heldout"), ("pck@0.1_sqrt_area", "unseen"), ("iou", "all"), ("iou", "unseen"), ("jitter", "all"), ("accel_error", "all"), ("pa_mpvpe", "all"),
            ("joint_angle_error_deg", "all")]
 
 
@@ -47,10 +47,13 @@ def merged(base: dict, update: dict) -> dict:
     return out
 
 
-def workflow_config(path: str) -> dict:
-    """The demo config with ``path`` merged over it, as ``snakemake --configfile path`` sees it."""
+def workflow_config(paths: list[str]) -> dict:
+    """The demo config with ``paths`` merged over it in order, as ``snakemake --configfile`` sees them."""
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    return config if Path(path) == Path("config/config.yaml") else merged(config, yaml.safe_load((ROOT / path).read_text()))
+    for path in paths:
+        if Path(path) != Path("config/config.yaml"):
+            config = merged(config, yaml.safe_load((ROOT / path).read_text()))
+    return config
 
 
 def variant_metrics(results: Path, config: dict, stage: str, name: str, update: dict, work: Path) -> pd.DataFrame:
@@ -98,13 +101,14 @@ def summary_table(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--config", action="append", help="config file(s) merged in order (default config/config.yaml)")
     parser.add_argument("--results", required=True, help="a finished run of --config")
     parser.add_argument("--stage", default="online", choices=["online", "online_single"])
     parser.add_argument("--variant", action="append", required=True, metavar="NAME=YAML")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    args.config = args.config or ["config/config.yaml"]
     variants = [parse_variant(v) for v in args.variant]
     config = workflow_config(args.config)
     results = ROOT / args.results
@@ -113,10 +117,10 @@ def main() -> None:
                 for name, update in variants]
         table = pd.concat([job.result() for job in jobs])
     summary = summary_table(table, [name for name, _ in variants])
-    command = " ".join(["python benchmarks/online_settings.py", "--config", args.config, "--results", args.results,
+    command = " ".join(["python benchmarks/online_settings.py", *[f"--config {c}" for c in args.config], "--results", args.results,
                         "--stage", args.stage, *[f"--variant '{v}'" for v in args.variant], "--jobs", str(args.jobs),
                         "--out", args.out])
-    lines = [f"# `{args.stage}` under other settings ({args.config})", "",
+    lines = [f"# `{args.stage}` under other settings ({', '.join(args.config)})", "",
              f"- date: {dt.datetime.now().isoformat(timespec='seconds')}", f"- machine: {machine()}",
              f"- command: `{command}`",
              f"- means over the test videos of `{args.results}`; each variant = the config's `{args.stage}` "
