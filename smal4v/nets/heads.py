@@ -152,9 +152,12 @@ class SMALHeads(nn.Module):
 
     def decode(self, raw: dict[str, torch.Tensor | None]) -> SMALParams:
         """Map raw outputs to SMALParams (axis-angle pose with the default root offset and, with
-        view bins, the bin's turn)."""
+        view bins, the bin's turn; ``raw["root_turn"]`` (3, 3), if given, turns the body in its own
+        frame after the predicted root rotation)."""
         R = rotation_6d_to_matrix(raw["pose6d"])  # type: ignore[arg-type]
         root = self.root_offset_of(raw) @ R[..., 0, :, :]
+        if raw.get("root_turn") is not None:
+            root = root @ raw["root_turn"]  # a fixed turn of the body about its own axes (online view hypotheses)
         R = torch.cat((root.unsqueeze(-3), R[..., 1:, :, :]), dim=-3)
         d = raw["trans"]
         z0 = self.trans_default[2]

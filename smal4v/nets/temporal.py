@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Sequence
 
 import torch
@@ -44,6 +45,13 @@ class SequenceNet(nn.Module):
             nn.Parameter(limb_scale_init.detach().clone().reshape(-1).float()) if limb_scale_init is not None else None
         )
         self.offsets: SurfaceOffsets | None = None
+        self.register_buffer("root_turn", torch.eye(3))
+
+    def set_root_turn(self, angle: float) -> None:
+        """Turn the body by ``angle`` radians about its own up axis (model z) after every predicted
+        root rotation: a view hypothesis (facing the other way, towards or away from the camera)."""
+        c, s = math.cos(angle), math.sin(angle)
+        self.root_turn.copy_(torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]))
 
     def add_shape_offsets(self, model: nn.Module) -> None:
         """Give the per-sequence shape a free-form part: zero vertex offsets over ``model``'s rest
@@ -77,6 +85,7 @@ class SequenceNet(nn.Module):
             for k, v in corr.items():
                 raw[k] = raw[k] + v  # type: ignore[operator]
         lead = features.shape[:2]
+        raw["root_turn"] = self.root_turn
         raw["betas"] = self.seq_betas.expand(*lead, -1)
         raw["limb_scale"] = self.seq_limb_scale.expand(*lead, -1) if self.seq_limb_scale is not None else None
         return self.heads.decode(raw)

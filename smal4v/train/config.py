@@ -143,6 +143,8 @@ class OnlineTrainConfig(_Base):
     window: int = 16  # longer than the gap between annotated frames (SMAL4V: 8)
     stride: int = 4  # (SMAL4V: 2)
     silhouette_frames: int = 0  # silhouettes rendered per window and step, a random subset (0 = every frame): cheaper steps, more of them
+    view_hypotheses: int = 1  # > 1: try the body turned by 360/K degree steps about its up axis, keep the best keypoint fit
+    hypothesis_steps: int = 100  # keypoint-only steps of each view hypothesis before choosing
     windows_per_batch: int = 1  # one window per step: more updates for the same rendering (benchmarks/results/online_windows_per_batch.md)
     gru_hidden: int = 256
     gru_layers: int = 1

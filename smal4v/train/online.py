@@ -7,13 +7,16 @@ and dense masks from densification. Each step takes ``windows_per_batch`` window
 ``warmup_epochs`` keypoint-only epochs, where a mask exists; of ``silhouette_frames`` random
 frames per window when set, since rendering is most of a step's time), temporal smoothness of keypoints,
 pose and camera within windows, priors and, with weight ``interpolated_keypoints`` > 0, the
-training keypoints interpolated in time as soft targets on the frames between them. After
+training keypoints interpolated in time as soft targets on the frames between them. With
+``view_hypotheses`` > 1 the body's facing is chosen first by short keypoint-only fits
+(:func:`choose_view`). After
 training the windows are merged into one prediction per frame
 (:func:`smal4v.nets.temporal.predict_sequence`).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +110,35 @@ def window_losses(
     return weighted_total(terms, w)
 
 
+def choose_view(
+    parent: SingleFrameNet, model: torch.nn.Module, data: SequenceData, cfg: OnlineTrainConfig, scene: Scene,
+    priors: Priors, device: torch.device, starts: list[int], length: int,
+) -> tuple[float, list[float]]:
+    """The body turn (radians about its up axis) of ``cfg.view_hypotheses`` evenly spaced ones
+    whose short keypoint-only fit (``cfg.hypothesis_steps``, silhouettes off) ends with the lowest
+    loss over every window, and those losses: a parent that sees the animal facing the wrong way
+    otherwise leaves the per-video fit in that local minimum. Uses the training keypoints only."""
+    angles = [2 * math.pi * k / cfg.view_hypotheses for k in range(cfg.view_hypotheses)]
+    losses = []
+    for angle in angles:
+        seed_everything(cfg.seed)
+        net = build_online_net(parent, cfg, data.features, model).to(device)
+        net.set_root_turn(angle)
+        opt = torch.optim.Adam(net.parameter_groups(cfg.lr_offsets), lr=cfg.lr, betas=tuple(cfg.adam_betas),  # type: ignore[arg-type]
+                               weight_decay=cfg.weight_decay)
+        for step in range(cfg.hypothesis_steps):
+            opt.zero_grad(set_to_none=True)
+            total, _ = window_losses(net, scene, priors, data, [starts[step % len(starts)]], length, cfg, False, device)
+            total.backward()
+            clip_gradients(net.parameters(), cfg.grad_clip)
+            opt.step()
+        with torch.no_grad():
+            losses.append(sum(float(window_losses(net, scene, priors, data, [s], length, cfg, False, device)[0])
+                              for s in starts) / len(starts))
+    best = min(range(len(angles)), key=losses.__getitem__)
+    return angles[best], losses
+
+
 def train_online(
     parent: SingleFrameNet,
     model: torch.nn.Module,
@@ -125,15 +157,22 @@ def train_online(
     cfg = cfg if isinstance(cfg, OnlineTrainConfig) else OnlineTrainConfig.from_dict(cfg, "online")
     seed_everything(cfg.seed)
     device = select_device(cfg.device)
-    net = build_online_net(parent, cfg, data.features, model).to(device)
     model.to(device)
     scene = Scene(model, keypoint_set, data.image_size, cfg.loss.mask_size, cfg.loss.silhouette_sigma, renderer)
     priors = Priors(model, parent.config.shape_family).to(device)
-    opt = torch.optim.Adam(net.parameter_groups(cfg.lr_offsets), lr=cfg.lr, betas=tuple(cfg.adam_betas),  # type: ignore[arg-type]
-                           weight_decay=cfg.weight_decay)
     n = len(data)
     length = min(cfg.window, n)
     starts = window_starts(n, cfg.window, cfg.stride)
+    turn = 0.0
+    if cfg.view_hypotheses > 1 and data.keypoints is not None:
+        turn, losses = choose_view(parent, model, data, cfg, scene, priors, device, starts, length)
+        print(f"{data.name}: view hypotheses {[round(v, 4) for v in losses]} -> body turned {math.degrees(turn):.0f} deg",
+              flush=True)
+        seed_everything(cfg.seed)
+    net = build_online_net(parent, cfg, data.features, model).to(device)
+    net.set_root_turn(turn)
+    opt = torch.optim.Adam(net.parameter_groups(cfg.lr_offsets), lr=cfg.lr, betas=tuple(cfg.adam_betas),  # type: ignore[arg-type]
+                           weight_decay=cfg.weight_decay)
 
     steps_per_epoch = -(-len(starts) // cfg.windows_per_batch)
     interpolated = None

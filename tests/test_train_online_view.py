@@ -1,0 +1,65 @@
+"""View hypotheses of the online fit (``online.view_hypotheses``): the body turn acts in the
+body's own frame, and a short keypoint-only fit picks the turn under which an animal that faces
+away from where the parent puts it is fitted best."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from smal4v.model import load_keypoint_set, load_model
+from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from smal4v.nets.encoder import ImageEncoder
+from smal4v.nets.heads import SMALHeads
+from smal4v.nets.params import SMALParams
+from smal4v.nets.single_frame import SingleFrameNet
+from smal4v.nets.temporal import OnlineSingleNet
+from smal4v.train.config import NetConfig, OnlineTrainConfig
+from smal4v.train.online import SequenceData, choose_view
+from smal4v.train.scene import Priors, Scene
+
+S, N, D = 64, 12, 8
+
+
+def _parent() -> SingleFrameNet:
+    torch.manual_seed(0)
+    heads = SMALHeads(D, 35, 20, focal_default=2.0 * S, trans_default=(0, 0, 3.0))
+    return SingleFrameNet(ImageEncoder("resnet_tiny", None, D), heads, NetConfig(image_size=S, feature_dim=D))
+
+
+def test_root_turn_is_a_turn_about_the_body_up_axis():
+    parent = _parent()
+    features = torch.randn(1, 3, D)
+    net = OnlineSingleNet.from_parent(parent, None, features[0])
+    before = axis_angle_to_matrix(net(features).pose[..., 0, :])
+    net.set_root_turn(math.pi / 2)
+    after = axis_angle_to_matrix(net(features).pose[..., 0, :])
+    turn = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert torch.allclose(after, before @ turn, atol=1e-5)
+    assert torch.allclose((before[..., :, 2] * after[..., :, 2]).sum(-1), torch.ones(1, 3), atol=1e-5)  # up stays up
+    net.set_root_turn(0.0)
+    assert torch.allclose(axis_angle_to_matrix(net(features).pose[..., 0, :]), before, atol=1e-6)
+
+
+def test_short_fits_choose_the_animal_facing_the_other_way():
+    torch.set_num_threads(1)
+    model, kps = load_model("procedural"), load_keypoint_set("badja20")
+    parent = _parent()
+    heads = parent.heads
+    facing_left = heads.root_offset @ axis_angle_to_matrix(torch.tensor([0.0, 0.0, math.pi]))
+    pose = torch.zeros(N, 35, 3)
+    pose[:, 0] = matrix_to_axis_angle(facing_left).expand(N, 3)
+    truth = SMALParams(torch.zeros(N, 20), pose, heads.trans_default.expand(N, 3).clone(), torch.full((N,), 2.0 * S))
+    with torch.no_grad():
+        kp = Scene(model, kps, S, S)(truth, silhouette=False).keypoints
+    keypoints = torch.cat([kp, torch.ones(N, len(kps), 1)], -1).numpy()
+    keypoints[np.arange(N) % 3 != 0, :, 2] = 0.0  # every 3rd frame annotated
+    data = SequenceData(np.random.default_rng(0).normal(size=(N, D)).astype(np.float32), keypoints, None, S)
+    cfg = OnlineTrainConfig.from_dict({"temporal": False, "device": "cpu", "lr": 3e-3, "view_hypotheses": 4,
+                                       "hypothesis_steps": 30}, "online")
+    turn, losses = choose_view(parent, model, data, cfg, Scene(model, kps, S, S), Priors(model, None),
+                               torch.device("cpu"), [0, 4], 8)
+    assert turn == math.pi, losses
+    assert losses[2] < 0.5 * losses[0], losses  # facing right stays far off after the same fit
