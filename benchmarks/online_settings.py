@@ -105,12 +105,15 @@ def main() -> None:
     parser.add_argument("--results", required=True, help="a finished run of --config")
     parser.add_argument("--stage", default="online", choices=["online", "online_single"])
     parser.add_argument("--variant", action="append", required=True, metavar="NAME=YAML")
+    parser.add_argument("--seed", type=int, default=None, help="the run's seed (its --config seed=S); default: the config's")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     args.config = args.config or ["config/config.yaml"]
     variants = [parse_variant(v) for v in args.variant]
     config = workflow_config(args.config)
+    if args.seed is not None:
+        config["seed"] = args.seed
     results = ROOT / args.results
     with tempfile.TemporaryDirectory() as work, ProcessPoolExecutor(args.jobs) as pool:
         jobs = [pool.submit(variant_metrics, results, config, args.stage, name, update, Path(work))
@@ -118,7 +121,8 @@ def main() -> None:
         table = pd.concat([job.result() for job in jobs])
     summary = summary_table(table, [name for name, _ in variants])
     command = " ".join(["python benchmarks/online_settings.py", *[f"--config {c}" for c in args.config], "--results", args.results,
-                        "--stage", args.stage, *[f"--variant '{v}'" for v in args.variant], "--jobs", str(args.jobs),
+                        "--stage", args.stage, *([f"--seed {args.seed}"] if args.seed is not None else []),
+                        *[f"--variant '{v}'" for v in args.variant], "--jobs", str(args.jobs),
                         "--out", args.out])
     lines = [f"# `{args.stage}` under other settings ({', '.join(args.config)})", "",
              f"- date: {dt.datetime.now().isoformat(timespec='seconds')}", f"- machine: {machine()}",
