@@ -110,6 +110,12 @@ def window_losses(
     return weighted_total(terms, w)
 
 
+def adam(net: SequenceNet, cfg: OnlineTrainConfig) -> torch.optim.Adam:
+    """The online optimiser: Adam over the network's parameter groups (vertex offsets apart)."""
+    return torch.optim.Adam(net.parameter_groups(cfg.lr_offsets), lr=cfg.lr, betas=tuple(cfg.adam_betas),  # type: ignore[arg-type]
+                            weight_decay=cfg.weight_decay)
+
+
 def choose_view(
     parent: SingleFrameNet, model: torch.nn.Module, data: SequenceData, cfg: OnlineTrainConfig, scene: Scene,
     priors: Priors, device: torch.device, starts: list[int], length: int,
@@ -124,8 +130,7 @@ def choose_view(
         seed_everything(cfg.seed)
         net = build_online_net(parent, cfg, data.features, model).to(device)
         net.set_root_turn(angle)
-        opt = torch.optim.Adam(net.parameter_groups(cfg.lr_offsets), lr=cfg.lr, betas=tuple(cfg.adam_betas),  # type: ignore[arg-type]
-                               weight_decay=cfg.weight_decay)
+        opt = adam(net, cfg)
         for step in range(cfg.hypothesis_steps):
             opt.zero_grad(set_to_none=True)
             total, _ = window_losses(net, scene, priors, data, [starts[step % len(starts)]], length, cfg, False, device)
@@ -171,8 +176,7 @@ def train_online(
         seed_everything(cfg.seed)
     net = build_online_net(parent, cfg, data.features, model).to(device)
     net.set_root_turn(turn)
-    opt = torch.optim.Adam(net.parameter_groups(cfg.lr_offsets), lr=cfg.lr, betas=tuple(cfg.adam_betas),  # type: ignore[arg-type]
-                           weight_decay=cfg.weight_decay)
+    opt = adam(net, cfg)
 
     steps_per_epoch = -(-len(starts) // cfg.windows_per_batch)
     interpolated = None
