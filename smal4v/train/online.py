@@ -17,6 +17,7 @@ training the windows are merged into one prediction per frame
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,7 @@ def train_online(
     if cfg.view_hypotheses > 1 and data.keypoints is not None:
         turn, losses = choose_view(parent, model, data, cfg, scene, priors, device, starts, length)
         print(f"{data.name}: view hypotheses {[round(v, 4) for v in losses]} -> body turned {math.degrees(turn):.0f} deg",
-              flush=True)
+              file=sys.stderr)
         seed_everything(cfg.seed)
     net = build_online_net(parent, cfg, data.features, model).to(device)
     net.set_root_turn(turn)
