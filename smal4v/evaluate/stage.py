@@ -6,9 +6,9 @@ keypoints on every frame (synthetic data), they are also scored on every frame w
 training did not see (``split=unseen``): a few held-out annotated frames make a noisy PCK.
 Silhouette IoU is reported on every frame (``split=all``) and on the frames whose masks the
 method was not given (``split=unseen``, as densification is scored); temporal jitter, the
-acceleration error against dense truth and 3D errors use every frame (``split=all``). The training keypoints interpolated in 2D are scored
-beside the variants (variant ``keypoints_interpolated``, keypoint metrics, jitter and
-acceleration error only): the
+acceleration error against dense truth and 3D errors use every frame (``split=all``). The
+training keypoints interpolated in 2D are scored beside the variants (variant
+``keypoints_interpolated``, keypoint metrics, jitter and acceleration error only): the
 reference a method trained on sparse keypoints must beat between them.
 """
 
