@@ -7,10 +7,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from online_helpers import random_parent
+
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.params import SMALParams
-from smal4v.train.online import silhouette_rows
-from smal4v.train.scene import Scene
+from smal4v.nets.temporal import build_online_net
+from smal4v.train.config import OnlineTrainConfig
+from smal4v.train.losses import silhouette_loss
+from smal4v.train.online import SequenceData, silhouette_rows, window_losses
+from smal4v.train.scene import Priors, Scene
 
 
 def test_rows_are_per_window_sorted_and_distinct():
@@ -49,21 +54,10 @@ def test_subset_render_equals_those_rows_of_the_full_render():
 def test_window_loss_compares_each_rendered_row_with_its_own_mask():
     """The silhouette term over a subset equals the loss of those rows' renders against those
     frames' masks, computed here directly; the subset of every row equals no subset."""
-    from smal4v.nets.encoder import ImageEncoder
-    from smal4v.nets.heads import SMALHeads
-    from smal4v.nets.single_frame import SingleFrameNet
-    from smal4v.nets.temporal import build_online_net
-    from smal4v.train.config import NetConfig, OnlineTrainConfig
-    from smal4v.train.losses import silhouette_loss
-    from smal4v.train.online import SequenceData, window_losses
-    from smal4v.train.scene import Priors
-
     torch.set_num_threads(1)
-    torch.manual_seed(0)
     model, kps = load_model("procedural"), load_keypoint_set("badja20")
     size, n, dim = 64, 12, 8
-    heads = SMALHeads(dim, 35, 20, focal_default=2.0 * size, trans_default=(0, 0, 3.0))
-    parent = SingleFrameNet(ImageEncoder("resnet_tiny", None, dim), heads, NetConfig(image_size=size, feature_dim=dim))
+    parent = random_parent(size, dim)
     rng = np.random.default_rng(0)
     masks = (rng.uniform(size=(n, size, size)) > 0.5).astype(np.float32)  # every frame its own target
     data = SequenceData(rng.normal(size=(n, dim)).astype(np.float32), None, masks, size)

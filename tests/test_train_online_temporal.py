@@ -7,16 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from online_helpers import random_parent
 
 from smal4v.data.keypoint_interpolation import interpolate_training_keypoints
 from smal4v.evaluate.metrics import keypoint_jitter, nanmean, pck_per_frame
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from smal4v.nets.encoder import ImageEncoder
 from smal4v.nets.heads import SMALHeads
 from smal4v.nets.params import SMALParams
-from smal4v.nets.single_frame import SingleFrameNet
-from smal4v.train.config import NetConfig, OnlineTrainConfig
+from smal4v.train.config import OnlineTrainConfig
 from smal4v.train.online import SequenceData, train_online
 from smal4v.train.scene import Scene
 
@@ -50,10 +49,8 @@ def _setup(clip_seed: int):
     the annotated frames (every EVERY-th) and the training keypoints (the others blanked)."""
     torch.set_num_threads(1)
     model, kps = load_model("procedural"), load_keypoint_set("badja20")
-    torch.manual_seed(0)
-    heads = SMALHeads(D, 35, 20, focal_default=2.0 * S, trans_default=(0, 0, 3.0))
-    features, truth = _clip(model, kps, heads, np.random.default_rng(clip_seed))
-    parent = SingleFrameNet(ImageEncoder("resnet_tiny", None, D), heads, NetConfig(image_size=S, feature_dim=D))
+    parent = random_parent(S, D)
+    features, truth = _clip(model, kps, parent.heads, np.random.default_rng(clip_seed))
     given = np.arange(N) % EVERY == 0
     train_kp = truth.copy()
     train_kp[~given, :, 2] = 0.0

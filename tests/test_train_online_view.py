@@ -8,29 +8,21 @@ import math
 
 import numpy as np
 import torch
+from online_helpers import random_parent
 
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from smal4v.nets.encoder import ImageEncoder
-from smal4v.nets.heads import SMALHeads
 from smal4v.nets.params import SMALParams
-from smal4v.nets.single_frame import SingleFrameNet
 from smal4v.nets.temporal import OnlineSingleNet
-from smal4v.train.config import NetConfig, OnlineTrainConfig
+from smal4v.train.config import OnlineTrainConfig
 from smal4v.train.online import SequenceData, choose_view
 from smal4v.train.scene import Priors, Scene
 
 S, N, D = 64, 12, 8
 
 
-def _parent() -> SingleFrameNet:
-    torch.manual_seed(0)
-    heads = SMALHeads(D, 35, 20, focal_default=2.0 * S, trans_default=(0, 0, 3.0))
-    return SingleFrameNet(ImageEncoder("resnet_tiny", None, D), heads, NetConfig(image_size=S, feature_dim=D))
-
-
 def test_root_turn_is_a_turn_about_the_body_up_axis():
-    parent = _parent()
+    parent = random_parent(S, D)
     features = torch.randn(1, 3, D)
     net = OnlineSingleNet.from_parent(parent, None, features[0])
     before = axis_angle_to_matrix(net(features).pose[..., 0, :])
@@ -46,7 +38,7 @@ def test_root_turn_is_a_turn_about_the_body_up_axis():
 def test_short_fits_choose_the_animal_facing_the_other_way():
     torch.set_num_threads(1)
     model, kps = load_model("procedural"), load_keypoint_set("badja20")
-    parent = _parent()
+    parent = random_parent(S, D)
     heads = parent.heads
     facing_left = heads.root_offset @ axis_angle_to_matrix(torch.tensor([0.0, 0.0, math.pi]))
     pose = torch.zeros(N, 35, 3)

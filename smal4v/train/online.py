@@ -5,12 +5,11 @@ in-encoder normalisation as training), sparse keypoints (visibility 0 on unannot
 and dense masks from densification. Each step takes ``windows_per_batch`` windows of
 ``window`` frames; losses: keypoints (annotated frames), silhouettes (after the
 ``warmup_epochs`` keypoint-only epochs, where a mask exists; of ``silhouette_frames`` random
-frames per window when set, since rendering is most of a step's time), temporal smoothness of keypoints,
-pose and camera within windows, priors and, with weight ``interpolated_keypoints`` > 0, the
-training keypoints interpolated in time as soft targets on the frames between them. With
-``view_hypotheses`` > 1 the body's facing is chosen first by short keypoint-only fits
-(:func:`choose_view`). After
-training the windows are merged into one prediction per frame
+frames per window when set, since rendering is most of a step's time), temporal smoothness of
+keypoints, pose and camera within windows, priors and, with weight ``interpolated_keypoints``
+> 0, the training keypoints interpolated in time as soft targets on the frames between them.
+With ``view_hypotheses`` > 1 the body's facing is chosen first by short keypoint-only fits
+(:func:`choose_view`). After training the windows are merged into one prediction per frame
 (:func:`smal4v.nets.temporal.predict_sequence`).
 """
 
@@ -32,7 +31,7 @@ from smal4v.train.config import OnlineTrainConfig
 from smal4v.train.loop import fit, progress, seed_everything, select_device
 from smal4v.train.losses import keypoint_loss, silhouette_loss, temporal_losses, weighted_total
 from smal4v.train.scene import Priors, Scene
-from smal4v.train.schedule import clip_gradients, learning_rate_factor, set_learning_rate
+from smal4v.train.schedule import descend, learning_rate_factor, set_learning_rate
 
 
 class SequenceData:
@@ -133,11 +132,8 @@ def choose_view(
         net.set_root_turn(angle)
         opt = adam(net, cfg)
         for step in range(cfg.hypothesis_steps):
-            opt.zero_grad(set_to_none=True)
             total, _ = window_losses(net, scene, priors, data, [starts[step % len(starts)]], length, cfg, False, device)
-            total.backward()
-            clip_gradients(net.parameters(), cfg.grad_clip)
-            opt.step()
+            descend(net, opt, total, cfg.grad_clip)
         with torch.no_grad():
             losses.append(sum(float(window_losses(net, scene, priors, data, [s], length, cfg, False, device)[0])
                               for s in starts) / len(starts))
@@ -193,13 +189,10 @@ def train_online(
         for step, group in enumerate(progress(groups, cfg.progress, f"online epoch {epoch + 1}/{cfg.epochs}")):
             set_learning_rate(opt, learning_rate_factor(epoch * steps_per_epoch + step, cfg.epochs * steps_per_epoch,
                                                         cfg.lr_warmup, cfg.lr_schedule))
-            opt.zero_grad(set_to_none=True)
             rows = silhouette_rows(len(group), length, cfg.silhouette_frames, gen)
             total, logged = window_losses(net, scene, priors, data, group, length, cfg, epoch >= cfg.warmup_epochs, device,
                                           interpolated, rows)
-            total.backward()
-            clip_gradients(net.parameters(), cfg.grad_clip)
-            opt.step()
+            descend(net, opt, total, cfg.grad_clip)
             for k, v in logged.items():
                 sums[k] = sums.get(k, 0.0) + v / len(groups)
         return sums

@@ -44,3 +44,12 @@ def clip_gradients(parameters: Iterable[torch.nn.Parameter], max_norm: float) ->
     """Clip the global gradient norm to ``max_norm`` (no-op when ``max_norm`` <= 0)."""
     if max_norm > 0:
         torch.nn.utils.clip_grad_norm_(list(parameters), max_norm)
+
+
+def descend(module: torch.nn.Module, opt: torch.optim.Optimizer, total: torch.Tensor, max_norm: float) -> None:
+    """One optimiser step on the loss ``total``: fresh gradients of ``module``, clipped to
+    ``max_norm`` (see :func:`clip_gradients`)."""
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    clip_gradients(module.parameters(), max_norm)
+    opt.step()

@@ -26,7 +26,7 @@ from smal4v.train.loop import fit, load_checkpoint, load_model_weights, progress
 from smal4v.train.losses import keypoint_loss, parameter_losses, silhouette_loss, vertex_loss, weighted_total
 from smal4v.train.mirror import Mirror
 from smal4v.train.scene import Priors, Scene
-from smal4v.train.schedule import clip_gradients, learning_rate_factor, set_learning_rate
+from smal4v.train.schedule import descend, learning_rate_factor, set_learning_rate
 
 GT_3D_TERMS = ("betas", "pose", "root_pose", "pose_matrix", "root_matrix", "view", "trans", "focal", "limb_scale", "vertices")
 
@@ -172,11 +172,8 @@ def train_single_frame(
             set_learning_rate(opt, learning_rate_factor(epoch * steps_per_epoch + step, cfg.epochs * steps_per_epoch,
                                                         cfg.lr_warmup, cfg.lr_schedule))
             batch = augment(dataset.batch(idx), cfg.augment, gen, mirror).to(device)
-            opt.zero_grad(set_to_none=True)
             total, logged = batch_losses(net, scene, priors, batch, cfg)
-            total.backward()
-            clip_gradients(net.parameters(), cfg.grad_clip)
-            opt.step()
+            descend(net, opt, total, cfg.grad_clip)
             for k, v in logged.items():
                 sums[k] = sums.get(k, 0.0) + v / len(batches)
         return sums
