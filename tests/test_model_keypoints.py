@@ -9,7 +9,7 @@ import torch
 from smal4v.model import AnimalModel, load_keypoint_set
 from smal4v.model.model_data import SMAL_JOINT_NAMES, ModelData
 
-SURFACE = ["nose", "chin", "left_ear_tip", "right_ear_tip", "left_eye", "right_eye"]
+SURFACE = ["nose", "chin", "left_ear_tip", "right_ear_tip", "left_eye", "right_eye", "neck_top"]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,9 @@ def test_badja20_slot_order_and_side_mapping():
     assert [by_slot[s] for s in (10, 9, 8)] == ["RFoot", "RLeg3", "RLeg2"]
     assert [by_slot[s] for s in (24, 20)] == ["LFootBack", "RFootBack"]
     assert by_slot[36] == "left_ear_tip" and by_slot[35] == "right_ear_tip" and by_slot[33] == "nose"
-    assert [by_slot[s] for s in (15, 25, 28, 31, 32)] == ["Neck", "Tail1", "Tail4", "Tail7", "Mouth"]
+    assert [by_slot[s] for s in (25, 28, 31)] == ["Tail1", "Tail4", "Tail7"]
+    # neck and jaw are annotated on the surface, where the joints of the same slot are inside
+    assert by_slot[15] == "neck_top" and by_slot[32] == "chin"
 
 
 def test_stanford_extra_matches_method_table():

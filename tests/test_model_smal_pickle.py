@@ -86,7 +86,11 @@ def test_loads_smal_layout_with_chumpy_and_sparse(tmp_path, fake_chumpy):
     np.testing.assert_array_equal(d.J_regressor, layout["J_regressor"].toarray())
     np.testing.assert_array_equal(d.weights, layout["weights"])
     assert d.parents.tolist() == PARENTS and d.joint_names[33:] == ["LEar", "REar"]
-    assert d.surface_points == {}  # only the 3889-vertex SMAL mesh has known surface points
+    # only the 3889-vertex SMAL mesh has known vertex ids; the neck top is found by geometry on any
+    neck = layout["J_regressor"].toarray()[15] @ layout["v_template"]
+    above = np.flatnonzero(layout["v_template"][:, 2] > neck[2])
+    nearest = above[np.argmin(np.hypot(*(layout["v_template"][above, :2] - neck[:2]).T))]
+    assert d.surface_points == {"neck_top": nearest}
     assert [f.name for f in d.shape_families] == ["felidae", "canidae", "equidae", "bovidae", "hippo"]
     np.testing.assert_array_equal(d.shape_families[3].mean, means[3])
     np.testing.assert_array_equal(d.shape_families[3].cov, covs[3])

@@ -128,7 +128,7 @@ def test_families_are_distinct_psd_gaussians(model: ModelData) -> None:
 
 def test_surface_points_sides(model: ModelData) -> None:
     sp = model.surface_points
-    assert set(sp) == {"nose", "chin", "left_ear_tip", "right_ear_tip", "left_eye", "right_eye"}
+    assert set(sp) == {"nose", "chin", "left_ear_tip", "right_ear_tip", "left_eye", "right_eye", "neck_top"}
     p = {k: model.v_template[i] for k, i in sp.items()}
     assert p["left_ear_tip"][1] > 0 > p["right_ear_tip"][1]
     assert p["left_eye"][1] > 0 > p["right_eye"][1]

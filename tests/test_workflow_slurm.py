@@ -30,8 +30,10 @@ from workflow_helpers import TEST_CONFIG, Job, check, clone_run, device_rules, i
 pytestmark = pytest.mark.slow
 
 KILLED_RULE = "predict"
-STATUS_CHECK_ARGS = ("--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5")
-"""The plugin waits 40 s before its first status check by default; a test cannot afford it."""
+STATUS_CHECK_ARGS = ("--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
+                     "--latency-wait", "5")
+"""The plugin waits 40 s before its first status check and 10 s between checks by default; each of
+the run's dozen dependent jobs would wait for the next check, which a test cannot afford."""
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
+from smal4v.model.landmarks import add_neck_top
 from smal4v.model.model_data import SMAL_JOINT_NAMES, ModelData, PosePrior, ShapeFamily
 
 __all__ = [
@@ -219,6 +220,8 @@ def load_smal_pickle(
         J_regressor = J_regressor.T
     weights = _dense(_get(d, "weights", src), src, "weights").astype(np.float64)
     surface = dict(SMAL_SURFACE_POINTS) if V == SMAL_NUM_VERTICES else {}
+    if J > SMAL_JOINT_NAMES.index("Neck"):
+        surface = add_neck_top(surface, v_template, J_regressor[SMAL_JOINT_NAMES.index("Neck")] @ v_template)
     data = ModelData(
         v_template=v_template,
         shapedirs=shapedirs,

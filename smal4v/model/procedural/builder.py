@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from smal4v.model.landmarks import add_neck_top
 from smal4v.model.model_data import SMAL_JOINT_NAMES, ModelData, flip_permutation
 from smal4v.model.procedural.mesh import mesh_report, mesh_sdf, mirror_partners, symmetrize, taubin_smooth
 from smal4v.model.procedural.pose_prior import fit_pose_prior
@@ -101,7 +102,7 @@ def build_procedural_model(spec: dict, report: dict | None = None) -> ModelData:
         parents=SMAL_PARENTS.copy(),
         faces=faces,
         joint_names=list(SMAL_JOINT_NAMES),
-        surface_points=_surface_points(vertices, marks0, prims0),
+        surface_points=add_neck_top(_surface_points(vertices, marks0, prims0), vertices, joints0[0, SMAL_JOINT_NAMES.index("Neck")]),
         shape_families=families,
         pose_prior=prior,
         source=f"procedural:{spec_hash(spec)}",

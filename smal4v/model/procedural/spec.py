@@ -13,7 +13,8 @@ SPEC_DIR = Path(__file__).resolve().parents[3] / "resources" / "procedural"
 DEFAULT_SPEC = SPEC_DIR / "quadruped.yaml"
 REQUIRED_SECTIONS = ("proportions", "skeleton", "parts", "meshing", "skinning", "shape_space", "families", "pose_prior")
 
-_CODE_FILES = sorted(Path(__file__).resolve().parent.glob("*.py")) + [Path(__file__).resolve().parents[1] / "gait.py"]
+_CODE_FILES = sorted(Path(__file__).resolve().parent.glob("*.py")) + [Path(__file__).resolve().parents[1] / name
+                                                                     for name in ("gait.py", "landmarks.py")]
 
 
 def deep_merge(base: dict, override: dict) -> dict:
