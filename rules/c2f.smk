@@ -24,6 +24,7 @@ rule build_mesh_hierarchy:
         hierarchy=f"{RESULTS}/models/mesh_hierarchy.npz",
     params:
         model=config["model"],
+        definitions=DEFINITIONS,
         cfg=config["c2f"]["hierarchy"],
     log:
         f"{RESULTS}/logs/build_mesh_hierarchy.log",
@@ -50,6 +51,7 @@ rule train_c2f_stage2:
         cfg={k: config["c2f"][k] for k in ("hierarchy", "gcn", "stage2")},  # only what the rule needs
         rehearsal=PARENT_REHEARSAL,
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],
         device=config["device"],
@@ -78,6 +80,7 @@ use rule train_c2f_stage2 as train_c2f_stage3 with:
         cfg={k: config["c2f"][k] for k in ("hierarchy", "gcn", "stage3")},  # only what the rule needs
         rehearsal=PARENT_REHEARSAL,
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],
         device=config["device"],
@@ -95,6 +98,7 @@ rule predict_c2f:
     params:
         cfg={k: config["c2f"][k] for k in ("hierarchy", "gcn")},  # only what the rule needs
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         device=config["device"],
     log:
@@ -120,6 +124,7 @@ rule predict_online_c2f:
     params:
         cfg={k: config["c2f"][k] for k in ("hierarchy", "gcn", "fuse")},  # only what the rule needs
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         device=config["device"],
     log:

@@ -3,6 +3,7 @@ import os
 
 from smal4v.data.generic_images import GenericImageConfig
 from smal4v.data.sheet import load_sequence_sheet, sequences_in_split, synthetic_sequences
+from smal4v.model.definitions import definitions_digest
 from smal4v.segment.segmenter import needs_osvos_parent
 
 RESULTS = config["results"]
@@ -15,6 +16,8 @@ TRAIN_SEQUENCES = sequences_in_split(SHEET, "train")
 TEST_SEQUENCES = sequences_in_split(SHEET, "test")
 DENSIFIED_SEQUENCES = list(dict.fromkeys(TRAIN_SEQUENCES + TEST_SEQUENCES))  # silhouettes densified
 VARIANTS = config["evaluate"]["variants"]
+# a param of each job that uses the model or the keypoint set: editing their files reruns those jobs
+DEFINITIONS = definitions_digest(config["model"], config["keypoint_set"])
 SEQ_DIR = f"{RESULTS}/sequences/{{seq}}"
 CONDA_ENV = "../envs/cpu.yaml"
 GPU_CONDA_ENV = "../envs/gpu.yaml"  # rules that compute with torch on config["device"] (a GPU on Slurm)

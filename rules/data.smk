@@ -11,6 +11,7 @@ rule import_annotations:
         row=sheet_row,
         cfg={**config["annotations"], "max_frames": config["frames"]["max_frames"]},
         keypoint_set=config["keypoint_set"],
+        definitions=DEFINITIONS,
     log:
         f"{RESULTS}/logs/import_annotations/{{seq}}.log",
     threads: 1

@@ -10,6 +10,7 @@ rule make_demo_sequence:
     params:
         cfg=lambda wc: config["demo"][wc.set],
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],
     wildcard_constraints:

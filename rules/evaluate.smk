@@ -11,6 +11,7 @@ rule predict:
         variant="base|parent",
     params:
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         device=config["device"],
     log:
@@ -35,6 +36,7 @@ rule evaluate:
     params:
         cfg=config["evaluate"],
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         variants=VARIANTS,
     log:

@@ -36,6 +36,7 @@ rule train_image_stage:
         stages=config["images"]["stages"],
         network=config["network"],
         model=config["model"],
+        definitions=DEFINITIONS,
         seed=config["seed"],
         device=config["device"],
     log:
@@ -59,6 +60,7 @@ rule evaluate_image_set:
         metrics=f"{IMAGE_DIR}/metrics_{{imgvariant}}.csv",
     params:
         model=config["model"],
+        definitions=DEFINITIONS,
         device=config["device"],
         alpha=config["images"]["alpha"],
     log:

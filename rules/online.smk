@@ -10,6 +10,7 @@ rule encode_features:
         features=f"{SEQ_DIR}/features.h5",
     params:
         model=config["model"],
+        definitions=DEFINITIONS,
         device=config["device"],
     log:
         f"{RESULTS}/logs/encode_features/{{seq}}.log",
@@ -38,6 +39,7 @@ rule train_online:
     params:
         cfg=config["online"],
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],
         device=config["device"],
@@ -63,6 +65,7 @@ use rule train_online as train_online_single with:
     params:
         cfg=config["online_single"],
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],
         device=config["device"],
@@ -86,6 +89,7 @@ rule refine:
     params:
         cfg=config["refine"],
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],
         device=config["device"],

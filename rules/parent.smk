@@ -9,6 +9,7 @@ rule render_generic_images:
         cfg=config["generic_images"],
         network=config["network"],
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],
     wildcard_constraints:
@@ -39,6 +40,7 @@ rule train_base:
         cfg=config["base"],
         network=config["network"],
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],
         device=config["device"],
@@ -72,6 +74,7 @@ rule train_parent:
         cfg=config["parent"],
         network=config["network"],
         model=config["model"],
+        definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         seed=config["seed"],
         device=config["device"],

@@ -39,6 +39,7 @@ rule render_overlays:
     params:
         cfg=config["overlays"],
         model=config["model"],
+        definitions=DEFINITIONS,
         variants=VARIANTS,
     log:
         f"{RESULTS}/logs/render_overlays/{{seq}}.log",

@@ -13,6 +13,7 @@ rule export_mesh_animation:
                       labels={"sequence": "{seq}", "file": "viewer.html"}),
     params:
         model=config["model"],
+        definitions=DEFINITIONS,
         variants=VARIANTS,
     log:
         f"{RESULTS}/logs/export_mesh_animation/{{seq}}.log",

@@ -94,3 +94,13 @@ def test_sheet_and_results_folder_come_from_the_command_line(workflow):
     assert outputs and all(path.startswith("elsewhere/") for path in outputs), outputs[:5]
     sequences = {job.wildcards["seq"] for job in jobs if "seq" in job.wildcards}
     assert sequences == set(load_sequence_sheet(workflow / "config/test_sequences.tsv"))
+
+
+def test_rules_that_use_the_model_or_keypoint_set_rerun_when_their_files_change():
+    """Their params carry DEFINITIONS (the digest of the model's and the keypoint set's files),
+    so Snakemake's params trigger sees an edited keypoint YAML, spec or SMAL file."""
+    users = {name: block for name, block in rule_blocks().items()
+             if 'config["model"]' in block or 'config["keypoint_set"]' in block}
+    assert len(users) > 10
+    missing = [name for name, block in users.items() if "definitions=DEFINITIONS" not in block]
+    assert not missing, missing

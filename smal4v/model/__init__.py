@@ -20,7 +20,7 @@ __all__ = ["AnimalModel", "ModelOutput", "ModelData", "KeypointSet", "load_keypo
 _SMAL_DATA_PREFIX = ("my_smpl_", "my_smpl_data_")
 
 
-def _smal_data_sibling(path: Path) -> Path | None:
+def smal_data_sibling(path: Path) -> Path | None:
     """``my_smpl_data_X.pkl`` next to ``my_smpl_X.pkl`` (shape families), if present."""
     old, new = _SMAL_DATA_PREFIX
     if path.name.startswith(old) and not path.name.startswith(new):
@@ -44,7 +44,7 @@ def load_model_data(spec: str | Path = "procedural") -> ModelData:
             return data
         from smal4v.model.smal_pickle import load_smal_pickle
 
-        return load_smal_pickle(path, data_path=_smal_data_sibling(path))
+        return load_smal_pickle(path, data_path=smal_data_sibling(path))
     if suffix or "/" in text or "\\" in text:
         raise ValueError(f"model spec {text!r}: a model file must end in .pkl (SMAL) or .npz (ModelData)")
     variant = text.split(":", 1)[1] if text.startswith("procedural:") else ("default" if text == "procedural" else text)

@@ -27,7 +27,7 @@ import yaml
 if TYPE_CHECKING:
     from smal4v.model.animal_model import AnimalModel, ModelOutput
 
-__all__ = ["KeypointSet", "load_keypoint_set", "KEYPOINT_DIR"]
+__all__ = ["KeypointSet", "load_keypoint_set", "keypoint_set_path", "KEYPOINT_DIR"]
 
 KEYPOINT_DIR = Path(__file__).resolve().parents[2] / "resources" / "keypoints"
 """Where named keypoint sets live (``<name>.yaml``)."""
@@ -71,7 +71,8 @@ class KeypointSet:
         return output.points[:, self.indices(model).to(output.points.device)]
 
 
-def _resolve_path(name_or_path: str | Path) -> Path:
+def keypoint_set_path(name_or_path: str | Path) -> Path:
+    """The YAML file of a keypoint set given by name (in KEYPOINT_DIR) or by path."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.is_file():
@@ -86,7 +87,7 @@ def _resolve_path(name_or_path: str | Path) -> Path:
 
 def load_keypoint_set(name_or_path: str | Path) -> KeypointSet:
     """Load a set by name (``badja20``, ``stanford_extra``) or from a YAML path; validates it."""
-    path = _resolve_path(name_or_path)
+    path = keypoint_set_path(name_or_path)
     src = str(path)
     with open(path) as fh:
         doc = yaml.safe_load(fh)
