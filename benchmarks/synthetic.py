@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -46,12 +47,13 @@ def truth_jitter(results: Path) -> float:
     return float(pd.Series(values).mean())
 
 
-def spread_table(runs: dict[int, pd.DataFrame], cells: list[tuple[str, str]]) -> pd.DataFrame:
+def spread_table(runs: dict[int, pd.DataFrame], cells: list[tuple[str, str]],
+                 variants: Sequence[str] = VARIANT_ORDER) -> pd.DataFrame:
     """``mean ± std (n seeds)`` per variant (columns) and (metric, split) cell (rows)."""
     rows = {}
     for metric, split in cells:
         row = {}
-        for variant in VARIANT_ORDER:
+        for variant in variants:
             values = [float(t[(t.variant == variant) & (t.metric == metric) & (t.split == split)]["value"].mean())
                       for t in runs.values()]
             values = pd.Series(values).dropna()

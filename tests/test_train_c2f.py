@@ -83,6 +83,23 @@ def test_stage2_learns_the_bump_with_the_coarse_net_frozen(bump_set, tmp_path) -
     torch.testing.assert_close(again, offsets, rtol=1e-4, atol=1e-6)
 
 
+def test_stage3_with_frozen_batchnorm_trains_the_coarse_weights_but_keeps_its_statistics(bump_set, tmp_path) -> None:
+    """``freeze_bn``: the coarse network's BatchNorm running statistics stay the parent's (a few
+    small batches would replace them), while its weights and the GCN still learn."""
+    model, kps, coarse, data, _, _, hierarchy = bump_set
+    cfg = C2FConfig.from_dict({"gcn": {"channels": 8, "head_channels": [8, 8]},
+                               "stage3": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "device": "cpu", "progress": False,
+                                          "freeze_bn": True, "loss": {"mask_size": 32}}})
+    net = CoarseToFineNet(coarse, hierarchy, cfg.gcn)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    train_c2f_stage(net, model, data, cfg.stage3, tmp_path, kps)
+    after = net.state_dict()
+    stats = [k for k in before if k.startswith("coarse.") and k.endswith(("running_mean", "running_var"))]
+    weights = [k for k in before if k.startswith("coarse.") and k.endswith("weight") and before[k].is_floating_point()]
+    assert stats and all(torch.equal(before[k], after[k]) for k in stats)
+    assert any(not torch.equal(before[k], after[k]) for k in weights)
+
+
 def test_laplacian_loss_is_zero_for_identical_meshes_and_sees_a_bump() -> None:
     trimesh = pytest.importorskip("trimesh")
     sphere = trimesh.creation.icosphere(subdivisions=3)  # 642 vertices: a dense Laplacian stays small

@@ -28,7 +28,7 @@ from smal4v.train.c2f_config import C2FStageConfig, GCNConfig
 from smal4v.train.c2f_losses import LaplacianLoss
 from smal4v.train.config import NetConfig
 from smal4v.train.datasets import Batch, FrameDataset
-from smal4v.train.loop import fit, load_checkpoint, progress, seed_everything, select_device
+from smal4v.train.loop import fit, load_checkpoint, progress, seed_everything, select_device, set_train_mode
 from smal4v.train.losses import keypoint_loss, silhouette_loss, weighted_total
 from smal4v.train.scene import Priors, Scene
 
@@ -75,9 +75,9 @@ class C2FLosses:
         return weighted_total(terms, w)
 
 
-def _set_modes(net: CoarseToFineNet, freeze_coarse: bool) -> None:
-    net.train()
-    if freeze_coarse:
+def _set_modes(net: CoarseToFineNet, cfg: C2FStageConfig) -> None:
+    set_train_mode(net, cfg.freeze_bn)
+    if cfg.freeze_coarse:
         net.coarse.eval()
 
 
@@ -105,7 +105,7 @@ def train_c2f_stage(net: CoarseToFineNet, model: nn.Module, dataset: FrameDatase
         if len(batches) > 1 and len(batches[-1]) == 1:  # BatchNorm cannot train on one sample
             batches = batches[:-1]
         batches = batches[: cfg.max_steps_per_epoch] if cfg.max_steps_per_epoch else batches
-        _set_modes(net, cfg.freeze_coarse)
+        _set_modes(net, cfg)
         sums: dict[str, float] = {}
         for idx in progress(batches, cfg.progress, f"c2f epoch {epoch + 1}/{cfg.epochs}"):
             opt.zero_grad(set_to_none=True)

@@ -66,6 +66,7 @@ class C2FStageConfig:
     lr: float = 1e-4
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     freeze_coarse: bool = True
+    freeze_bn: bool = False  # stage 3: keep the coarse network's BatchNorm statistics (the parent's)
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 1

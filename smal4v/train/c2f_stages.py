@@ -61,7 +61,8 @@ def train_c2f_network(stage: str, init: str, hierarchy_path: str, dataset: Frame
     shutil.rmtree(work_dir)
 
 
-def _network(network_path: str, hierarchy_path: str, model_spec: str, cfg: Mapping[str, Any], device: str):
+def c2f_network(network_path: str, hierarchy_path: str, model_spec: str, cfg: Mapping[str, Any], device: str):
+    """A trained CoarseToFineNet (on ``device``) and its body model."""
     model = load_model(model_spec)
     net = load_c2f_net(network_path, model, _hierarchy(hierarchy_path, model, C2FConfig.from_dict(dict(cfg))))
     return net.to(select_device(device)), model
@@ -70,7 +71,7 @@ def _network(network_path: str, hierarchy_path: str, model_spec: str, cfg: Mappi
 def predict_c2f_variant(network_path: str, hierarchy_path: str, frames_path: str, cfg: Mapping[str, Any], model_spec: str,
                         keypoint_set: str, device: str, out_path: str, created_by: str) -> None:
     """Variant ``c2f``: the refined single-frame network on every frame (per-frame offsets)."""
-    net, model = _network(network_path, hierarchy_path, model_spec, cfg, device)
+    net, model = c2f_network(network_path, hierarchy_path, model_spec, cfg, device)
     crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
     params, offsets = predict_c2f(net, model, crops)
     predictions_artifact(params, frames_path, model_spec, keypoint_set, "c2f", out_path, created_by, offsets)
@@ -80,7 +81,7 @@ def online_c2f_offsets(network_path: str, hierarchy_path: str, frames_path: str,
                        model_spec: str, device: str) -> tuple[SMALParams, torch.Tensor, torch.Tensor | None]:
     """The online estimate of a video (crop camera), the GCN's per-frame canonical offsets
     (N, V, 3) for it and the online network's own per-video offsets (V, 3) or None."""
-    net, model = _network(network_path, hierarchy_path, model_spec, cfg, device)
+    net, model = c2f_network(network_path, hierarchy_path, model_spec, cfg, device)
     online = artifacts.read_artifact(online_path, "predictions")
     fr = artifacts.read_artifact(frames_path, "frames", ["crops", "crop_boxes"])
     focal_crop, _ = crop_camera_from_full(online["focal"], online["principal"], fr["crop_boxes"], fr["crops"].shape[1])

@@ -276,3 +276,14 @@ def fit(
     if history:
         plot_loss_curves(history, out_dir / "losses.png")
     return history
+
+
+def set_train_mode(net: nn.Module, freeze_bn: bool) -> None:
+    """Training mode, with every BatchNorm kept in eval mode when ``freeze_bn``: its running
+    statistics stay those of the data it was trained on (a few small fine-tuning batches would
+    otherwise replace them)."""
+    net.train()
+    if freeze_bn:
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()

@@ -22,7 +22,8 @@ from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import SingleFrameNet, build_single_frame_net
 from smal4v.train.config import AugmentConfig, NetConfig, SingleFrameTrainConfig
 from smal4v.train.datasets import Batch, FrameDataset
-from smal4v.train.loop import fit, load_checkpoint, load_model_weights, progress, seed_everything, select_device
+from smal4v.train.loop import (fit, load_checkpoint, load_model_weights, progress, seed_everything, select_device,
+                               set_train_mode)
 from smal4v.train.losses import keypoint_loss, parameter_losses, silhouette_loss, vertex_loss, weighted_total
 from smal4v.train.mirror import Mirror
 from smal4v.train.scene import Priors, Scene
@@ -120,14 +121,6 @@ def view_bin_loss(heads: SMALHeads, raw: dict[str, torch.Tensor | None], batch: 
     return (per * valid).sum() / valid.sum().clamp_min(1.0)
 
 
-def _set_train_mode(net: nn.Module, freeze_bn: bool) -> None:
-    net.train()
-    if freeze_bn:
-        for m in net.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.eval()
-
-
 def train_single_frame(
     net: SingleFrameNet,
     model: nn.Module,
@@ -166,7 +159,7 @@ def train_single_frame(
     def epoch_fn(epoch: int) -> dict[str, float]:
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
         batches = _epoch_batches(torch.randperm(n, generator=gen).numpy(), cfg)
-        _set_train_mode(net, cfg.freeze_bn)
+        set_train_mode(net, cfg.freeze_bn)
         sums: dict[str, float] = {}
         for step, idx in enumerate(progress(batches, cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}")):
             set_learning_rate(opt, learning_rate_factor(epoch * steps_per_epoch + step, cfg.epochs * steps_per_epoch,

@@ -1,0 +1,127 @@
+"""Benchmark: C2F's stages 2 and 3 under other settings, on finished synthetic workflow runs.
+
+    python benchmarks/c2f_settings.py --run benchmarks/work/synthetic/seed1=1 [--run DIR=SEED ...] \\
+        --variant 'config={}' --variant 'stage 3 at 1e-5={stage3: {lr: 1.0e-5}}' --out benchmarks/results/X.md
+
+For each run (a finished ``snakemake --config results=DIR seed=SEED`` of ``--config``) and each
+``--variant NAME=YAML`` (the config's ``c2f`` settings updated by YAML), it retrains C2F's stage 2
+from the run's parent and stage 3 from that, then scores on the run's test videos: the parent,
+the stage-3 network's coarse estimate without its offsets (``c2f_coarse``), ``c2f``, the run's
+``online`` and ``online_c2f`` (the new GCN on the online estimate, offsets fused). Cells are the
+mean ± std over runs of each run's mean over its test videos. ``--keypoint-set`` names the set a
+run was made with, when the set's file has changed since. One torch thread, as the config
+``{}`` then reproduces the workflow's own ``c2f`` and ``online_c2f`` numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workflow_runs import machine  # noqa: E402
+from online_settings import merged, parse_variant, workflow_config  # noqa: E402
+from synthetic import spread_table  # noqa: E402
+
+from smal4v.data.artifacts import read_artifact
+from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
+from smal4v.evaluate.stage import evaluate_sequence
+from smal4v.model import load_keypoint_set
+from smal4v.train.c2f import predict_c2f
+from smal4v.train.c2f_stages import c2f_network, predict_online_c2f_variant, train_c2f_network
+from smal4v.train.stages import parent_training_set, predictions_artifact
+
+ROOT = Path(__file__).resolve().parents[1]
+CELLS = [("pck@0.1_sqrt_area", "unseen"), ("pck@0.15_sqrt_area", "unseen"), ("iou", "unseen"), ("mpvpe", "all"),
+         ("pa_mpvpe", "all")]
+VARIANTS = ("parent", "c2f_coarse", "c2f", "online", "online_c2f")
+
+
+def training_set(results: Path, sheet: dict):
+    """The parent's (and C2F's) training set of a run, as the workflow's train_c2f rules build it."""
+    seqs, generic = sequences_in_split(sheet, "train"), sequences_in_split(sheet, "generic")
+    files = lambda names, name: [str(results / "sequences" / s / name) for s in names]  # noqa: E731
+    return lambda rehearsal: parent_training_set(
+        files(seqs, "frames.h5"), files(seqs, "annotations.h5"), files(seqs, "silhouettes.h5"), rehearsal,
+        files(generic, "frames.h5"), files(generic, "ground_truth.h5"),
+        sorted(str(p) for p in (results / "generic").glob("images_*.h5")) if rehearsal > 0 else [])
+
+
+def run_metrics(results: Path, seed: int, config: dict, keypoint_set: str, name: str, update: dict,
+                work: Path) -> pd.DataFrame:
+    """Tidy metrics of one run's test videos with C2F retrained under ``update``."""
+    torch.set_num_threads(1)
+    cfg = merged(config["c2f"], update)
+    keypoints = load_keypoint_set(keypoint_set)
+    sheet = load_sequence_sheet(ROOT / config["sequences"], results=str(results))
+    models = results / "models"
+    data = training_set(results, sheet)(float(config["parent"]["rehearsal"]))
+    out = work / f"{results.name}_{name.replace('/', '_')}"
+    out.mkdir(parents=True)
+    for stage, init in (("stage2", models / "parent.pt"), ("stage3", out / "stage2.pt")):
+        train_c2f_network(stage, str(init), str(models / "mesh_hierarchy.npz"), data, cfg, config["model"], keypoint_set,
+                          seed, "cpu", str(out / f"{stage}.pt"), str(out / f"{stage}.csv"), str(out / f"{stage}.png"))
+    net, model = c2f_network(str(out / "stage3.pt"), str(models / "mesh_hierarchy.npz"), config["model"], cfg, "cpu")
+    tables = []
+    for seq in sequences_in_split(sheet, "test"):
+        d = results / "sequences" / seq
+        frames = str(d / "frames.h5")
+        params, offsets = predict_c2f(net, model, read_artifact(frames, "frames", ["crops"])["crops"])
+        predictions = {"parent": str(d / "predictions_parent.h5"), "online": str(d / "predictions_online.h5")}
+        for variant, delta_v in (("c2f_coarse", None), ("c2f", offsets)):
+            predictions[variant] = str(out / f"{seq}_{variant}.h5")
+            predictions_artifact(params, frames, config["model"], keypoint_set, variant, predictions[variant],
+                                 "benchmark", delta_v)
+        predictions["online_c2f"] = str(out / f"{seq}_online_c2f.h5")
+        predict_online_c2f_variant(str(out / "stage3.pt"), str(models / "mesh_hierarchy.npz"), frames,
+                                   predictions["online"], cfg, config["model"], keypoint_set, "cpu",
+                                   predictions["online_c2f"], "benchmark")
+        tables.append(evaluate_sequence(seq, predictions, d / "annotations.h5", d / "ground_truth.h5", [0.1, 0.15],
+                                        keypoints.parts))
+    table = pd.concat(tables)
+    return table[table.variant.isin(VARIANTS)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", help="config file(s) merged in order (default config/config.yaml)")
+    parser.add_argument("--run", action="append", required=True, metavar="DIR=SEED", help="a finished run and its seed")
+    parser.add_argument("--variant", action="append", required=True, metavar="NAME=YAML")
+    parser.add_argument("--keypoint-set", default=None, help="the set the runs were made with (default: the config's)")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    args.config = args.config or ["config/config.yaml"]
+    config = workflow_config(args.config)
+    keypoint_set = args.keypoint_set or config["keypoint_set"]
+    runs = [(ROOT / d, int(s)) for d, _, s in (r.partition("=") for r in args.run)]
+    sections = []
+    with tempfile.TemporaryDirectory() as work:
+        for text in args.variant:
+            name, update = parse_variant(text)
+            per_run = {seed: run_metrics(results, seed, config, keypoint_set, name, update, Path(work))
+                       for results, seed in runs}
+            means = {seed: t.groupby(["variant", "metric", "split"]).value.mean().reset_index() for seed, t in per_run.items()}
+            table = spread_table(means, CELLS, VARIANTS)
+            sections += [f"## `{name}`: c2f settings updated by `{text.partition('=')[2]}`", "",
+                         table[[v for v in VARIANTS if v in table.columns]].to_markdown(), ""]
+    command = " ".join(["python benchmarks/c2f_settings.py", *[f"--config {c}" for c in args.config],
+                        *[f"--run {r}" for r in args.run], *[f"--variant '{v}'" for v in args.variant],
+                        *([f"--keypoint-set {args.keypoint_set}"] if args.keypoint_set else []), "--out", args.out])
+    lines = [f"# C2F stages under other settings ({', '.join(args.config)})", "",
+             f"- date: {dt.datetime.now().isoformat(timespec='seconds')}", f"- machine: {machine()}",
+             f"- command: `{command}`",
+             f"- {len(runs)} run(s); each cell is mean ± std over runs of the mean over a run's test videos; "
+             "`c2f_coarse`: the stage-3 network without its offsets; one torch thread", "", *sections]
+    out = ROOT / args.out
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
