@@ -38,8 +38,10 @@ def _short_schedule(workdir: Path) -> str:
         "network": {"image_size": 64, "feature_dim": 32},
         "base": {"epochs": 1, "batch_size": 6, "max_steps_per_epoch": 2},
         "parent": {"epochs": 2, "batch_size": 4, "loss": {"mask_size": 32}},
-        "online": {"epochs": 2, "warmup_epochs": 1, "window": 4, "stride": 2, "gru_hidden": 32, "loss": {"mask_size": 32}},
-        "online_single": {"epochs": 2, "warmup_epochs": 1, "window": 4, "stride": 2, "loss": {"mask_size": 32}},
+        "online": {"epochs": 2, "warmup_epochs": 1, "hypothesis_steps": 5, "window": 4, "stride": 2, "gru_hidden": 32,
+                   "loss": {"mask_size": 32}},
+        "online_single": {"epochs": 2, "warmup_epochs": 1, "hypothesis_steps": 5, "window": 4, "stride": 2,
+                          "loss": {"mask_size": 32}},
         "refine": {"epochs": 2, "steps_per_epoch": 2, "frames_per_step": 4, "loss": {"mask_size": 32}},
         "overlays": {"panel_height": 96, "gif_max_side": 256},
     }
