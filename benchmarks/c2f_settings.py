@@ -43,14 +43,15 @@ CELLS = [("pck@0.1_sqrt_area", "unseen"), ("pck@0.15_sqrt_area", "unseen"), ("io
 VARIANTS = ("parent", "c2f_coarse", "c2f", "online", "online_c2f")
 
 
-def training_set(results: Path, sheet: dict):
+def training_set(results: Path, sheet: dict, rehearsal: float):
     """The parent's (and C2F's) training set of a run, as the workflow's train_c2f rules build it."""
-    seqs, generic = sequences_in_split(sheet, "train"), sequences_in_split(sheet, "generic")
-    files = lambda names, name: [str(results / "sequences" / s / name) for s in names]  # noqa: E731
-    return lambda rehearsal: parent_training_set(
-        files(seqs, "frames.h5"), files(seqs, "annotations.h5"), files(seqs, "silhouettes.h5"), rehearsal,
-        files(generic, "frames.h5"), files(generic, "ground_truth.h5"),
-        sorted(str(p) for p in (results / "generic").glob("images_*.h5")) if rehearsal > 0 else [])
+    def files(split: str, name: str) -> list[str]:
+        return [str(results / "sequences" / s / name) for s in sequences_in_split(sheet, split)]
+
+    images = sorted(str(p) for p in (results / "generic").glob("images_*.h5")) if rehearsal > 0 else []
+    return parent_training_set(files("train", "frames.h5"), files("train", "annotations.h5"),
+                               files("train", "silhouettes.h5"), rehearsal, files("generic", "frames.h5"),
+                               files("generic", "ground_truth.h5"), images)
 
 
 def run_metrics(results: Path, seed: int, config: dict, keypoint_set: str, name: str, update: dict,
@@ -61,7 +62,7 @@ def run_metrics(results: Path, seed: int, config: dict, keypoint_set: str, name:
     keypoints = load_keypoint_set(keypoint_set)
     sheet = load_sequence_sheet(ROOT / config["sequences"], results=str(results))
     models = results / "models"
-    data = training_set(results, sheet)(float(config["parent"]["rehearsal"]))
+    data = training_set(results, sheet, float(config["parent"]["rehearsal"]))
     out = work / f"{results.name}_{name.replace('/', '_')}"
     out.mkdir(parents=True)
     for stage, init in (("stage2", models / "parent.pt"), ("stage3", out / "stage2.pt")):

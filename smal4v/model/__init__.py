@@ -30,6 +30,14 @@ def smal_data_sibling(path: Path) -> Path | None:
     return None
 
 
+def procedural_variant(spec: str) -> str:
+    """The procedural variant a non-file model spec names: ``procedural`` -> ``default``,
+    ``procedural:<variant>`` or a bare variant name -> that variant."""
+    if spec.startswith("procedural:"):
+        return spec.split(":", 1)[1]
+    return "default" if spec == "procedural" else spec
+
+
 def load_model_data(spec: str | Path = "procedural") -> ModelData:
     """Resolve ``spec`` (see module docstring) to a :class:`ModelData` without building torch buffers."""
     text = str(spec)
@@ -47,7 +55,7 @@ def load_model_data(spec: str | Path = "procedural") -> ModelData:
         return load_smal_pickle(path, data_path=smal_data_sibling(path))
     if suffix or "/" in text or "\\" in text:
         raise ValueError(f"model spec {text!r}: a model file must end in .pkl (SMAL) or .npz (ModelData)")
-    variant = text.split(":", 1)[1] if text.startswith("procedural:") else ("default" if text == "procedural" else text)
+    variant = procedural_variant(text)
     try:
         from smal4v.model.procedural import load_procedural
     except ImportError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from smal4v.model import smal_data_sibling
+from smal4v.model import procedural_variant, smal_data_sibling
 from smal4v.model.keypoints import keypoint_set_path
 
 __all__ = ["definitions_digest"]
@@ -29,8 +29,7 @@ def _model_digest(spec: str) -> str:
         return _file_digest(path) + (_file_digest(sibling) if sibling else "")
     from smal4v.model.procedural.spec import load_spec, spec_hash
 
-    variant = spec.split(":", 1)[1] if spec.startswith("procedural:") else ("default" if spec == "procedural" else spec)
-    return spec_hash(load_spec(variant))
+    return spec_hash(load_spec(procedural_variant(spec)))
 
 
 def definitions_digest(model: str, keypoint_set: str) -> str:

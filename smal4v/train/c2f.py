@@ -31,6 +31,7 @@ from smal4v.train.datasets import Batch, FrameDataset
 from smal4v.train.loop import fit, load_checkpoint, progress, seed_everything, select_device, set_train_mode
 from smal4v.train.losses import keypoint_loss, silhouette_loss, weighted_total
 from smal4v.train.scene import Priors, Scene
+from smal4v.train.schedule import descend
 
 
 class C2FLosses:
@@ -108,10 +109,8 @@ def train_c2f_stage(net: CoarseToFineNet, model: nn.Module, dataset: FrameDatase
         _set_modes(net, cfg)
         sums: dict[str, float] = {}
         for idx in progress(batches, cfg.progress, f"c2f epoch {epoch + 1}/{cfg.epochs}"):
-            opt.zero_grad(set_to_none=True)
             total, logged = losses(net, dataset.batch(idx).to(device))
-            total.backward()
-            opt.step()
+            descend(net, opt, total, 0.0)  # C2F clips no gradients
             for k, v in logged.items():
                 sums[k] = sums.get(k, 0.0) + v / len(batches)
         return sums
