@@ -33,36 +33,56 @@ from smal4v.data.artifacts import read_artifact
 from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 from smal4v.evaluate.stage import evaluate_sequence
 from smal4v.model import load_keypoint_set
-from smal4v.train.c2f import predict_c2f
-from smal4v.train.c2f_stages import c2f_network, predict_online_c2f_variant, train_c2f_network
+from smal4v.train.c2f import canonical_offsets, predict_c2f
+from smal4v.train.c2f_stages import (c2f_network, crop_camera_estimate, predict_online_c2f_variant, train_c2f_network,
+                                     uses_offset_truth)
 from smal4v.train.stages import parent_training_set, predictions_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = [("pck@0.1_sqrt_area", "unseen"), ("pck@0.15_sqrt_area", "unseen"), ("iou", "unseen"), ("mpvpe", "all"),
          ("pa_mpvpe", "all")]
 VARIANTS = ("parent", "c2f_coarse", "c2f", "online", "online_c2f")
+ORACLES = ("c2f_oracle", "online_oracle")
+"""With ``--oracle``: ``c2f_coarse`` and ``online`` with the TRUE canonical offsets (the animal's
+off-model shape and the in-space shape error): the most any per-vertex offsets can add to them."""
 
 
-def training_set(results: Path, sheet: dict, rehearsal: float):
-    """The parent's (and C2F's) training set of a run, as the workflow's train_c2f rules build it."""
+def training_set(results: Path, sheet: dict, rehearsal: float, offsets: bool = False, generic: str = "generic"):
+    """The parent's (and C2F's) training set of a run, as the workflow's train_c2f rules build it,
+    with the generic image shards of ``results/<generic>``."""
     def files(split: str, name: str) -> list[str]:
         return [str(results / "sequences" / s / name) for s in sequences_in_split(sheet, split)]
 
-    images = sorted(str(p) for p in (results / "generic").glob("images_*.h5")) if rehearsal > 0 else []
+    images = sorted(str(p) for p in (results / generic).glob("images_*.h5")) if rehearsal > 0 else []
     return parent_training_set(files("train", "frames.h5"), files("train", "annotations.h5"),
                                files("train", "silhouettes.h5"), rehearsal, files("generic", "frames.h5"),
-                               files("generic", "ground_truth.h5"), images)
+                               files("generic", "ground_truth.h5"), images, offsets)
+
+
+def oracle_predictions(params, frames: str, online: str, truth: str, model, config: dict, keypoint_set: str,
+                       out: Path, seq: str) -> dict[str, str]:
+    """``c2f_oracle`` / ``online_oracle`` prediction files of one test video (see :data:`ORACLES`)."""
+    gt = read_artifact(truth, "ground_truth", ["betas", "delta_v"])
+    files = {}
+    for variant, estimate in (("c2f_oracle", params), ("online_oracle", crop_camera_estimate(frames, online)[0])):
+        n = len(estimate.betas)
+        true_offsets = torch.from_numpy(gt["delta_v"])[None].expand(n, -1, -1)
+        delta_v = canonical_offsets(model, estimate.betas, torch.from_numpy(gt["betas"]), true_offsets)
+        files[variant] = str(out / f"{seq}_{variant}.h5")
+        predictions_artifact(estimate, frames, config["model"], keypoint_set, variant, files[variant], "benchmark", delta_v)
+    return files
 
 
 def run_metrics(results: Path, seed: int, config: dict, keypoint_set: str, name: str, update: dict,
-                work: Path) -> pd.DataFrame:
+                work: Path, generic: str = "generic", oracle: bool = False) -> pd.DataFrame:
     """Tidy metrics of one run's test videos with C2F retrained under ``update``."""
     torch.set_num_threads(1)
     cfg = merged(config["c2f"], update)
     keypoints = load_keypoint_set(keypoint_set)
     sheet = load_sequence_sheet(ROOT / config["sequences"], results=str(results))
     models = results / "models"
-    data = training_set(results, sheet, float(config["parent"]["rehearsal"]))
+    offsets = any(uses_offset_truth(cfg, stage) for stage in ("stage2", "stage3"))
+    data = training_set(results, sheet, float(config["parent"]["rehearsal"]), offsets, generic)
     out = work / f"{results.name}_{name.replace('/', '_')}"
     out.mkdir(parents=True)
     for stage, init in (("stage2", models / "parent.pt"), ("stage3", out / "stage2.pt")):
@@ -83,10 +103,13 @@ def run_metrics(results: Path, seed: int, config: dict, keypoint_set: str, name:
         predict_online_c2f_variant(str(out / "stage3.pt"), str(models / "mesh_hierarchy.npz"), frames,
                                    predictions["online"], cfg, config["model"], keypoint_set, "cpu",
                                    predictions["online_c2f"], "benchmark")
+        if oracle:
+            predictions |= oracle_predictions(params, frames, predictions["online"], str(d / "ground_truth.h5"), model,
+                                              config, keypoint_set, out, seq)
         tables.append(evaluate_sequence(seq, predictions, d / "annotations.h5", d / "ground_truth.h5", [0.1, 0.15],
                                         keypoints.parts))
     table = pd.concat(tables)
-    return table[table.variant.isin(VARIANTS)]
+    return table[table.variant.isin(VARIANTS + ORACLES)]
 
 
 def main() -> None:
@@ -95,6 +118,10 @@ def main() -> None:
     parser.add_argument("--run", action="append", required=True, metavar="DIR=SEED", help="a finished run and its seed")
     parser.add_argument("--variant", action="append", required=True, metavar="NAME=YAML")
     parser.add_argument("--keypoint-set", default=None, help="the set the runs were made with (default: the config's)")
+    parser.add_argument("--oracle", action="store_true", help="also score c2f_coarse and online with the true "
+                        "canonical offsets (the ceiling of any GCN on those estimates)")
+    parser.add_argument("--generic", default="generic", help="folder of each run holding the generic image shards "
+                        "C2F rehearses (e.g. shards re-rendered with generic_images.off_model)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     args.config = args.config or ["config/config.yaml"]
@@ -105,15 +132,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         for text in args.variant:
             name, update = parse_variant(text)
-            per_run = {seed: run_metrics(results, seed, config, keypoint_set, name, update, Path(work))
+            per_run = {seed: run_metrics(results, seed, config, keypoint_set, name, update, Path(work), args.generic,
+                                         args.oracle)
                        for results, seed in runs}
             means = {seed: t.groupby(["variant", "metric", "split"]).value.mean().reset_index() for seed, t in per_run.items()}
-            table = spread_table(means, CELLS, VARIANTS)
+            shown = VARIANTS + (ORACLES if args.oracle else ())
+            table = spread_table(means, CELLS, shown)
             sections += [f"## `{name}`: c2f settings updated by `{text.partition('=')[2]}`", "",
-                         table[[v for v in VARIANTS if v in table.columns]].to_markdown(), ""]
+                         table[[v for v in shown if v in table.columns]].to_markdown(), ""]
     command = " ".join(["python benchmarks/c2f_settings.py", *[f"--config {c}" for c in args.config],
                         *[f"--run {r}" for r in args.run], *[f"--variant '{v}'" for v in args.variant],
-                        *([f"--keypoint-set {args.keypoint_set}"] if args.keypoint_set else []), "--out", args.out])
+                        *([f"--keypoint-set {args.keypoint_set}"] if args.keypoint_set else []),
+                        *([f"--generic {args.generic}"] if args.generic != "generic" else []),
+                        *(["--oracle"] if args.oracle else []), "--out", args.out])
     lines = [f"# C2F stages under other settings ({', '.join(args.config)})", "",
              f"- date: {dt.datetime.now().isoformat(timespec='seconds')}", f"- machine: {machine()}",
              f"- command: `{command}`",

@@ -14,7 +14,7 @@ from smal4v.model.mesh_hierarchy import hierarchy_for_model
 from smal4v.nets.coarse_to_fine import CoarseToFineNet
 from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.render import Camera, rasterize_hard
-from smal4v.train.c2f import fuse_offsets, load_c2f_net, predict_c2f, refine_predictions, train_c2f_stage
+from smal4v.train.c2f import canonical_offsets, fuse_offsets, load_c2f_net, predict_c2f, refine_predictions, train_c2f_stage
 from smal4v.train.c2f_config import C2FConfig
 from smal4v.train.c2f_losses import LaplacianLoss
 from smal4v.train.datasets import FrameDataset
@@ -98,6 +98,47 @@ def test_stage3_with_frozen_batchnorm_trains_the_coarse_weights_but_keeps_its_st
     weights = [k for k in before if k.startswith("coarse.") and k.endswith("weight") and before[k].is_floating_point()]
     assert stats and all(torch.equal(before[k], after[k]) for k in stats)
     assert any(not torch.equal(before[k], after[k]) for k in weights)
+
+
+def test_canonical_offsets_are_the_true_offsets_with_the_form_at_the_estimates_size(bump_set) -> None:
+    """The target turns the estimate's rest mesh into the true one (betas + offsets) scaled to the
+    estimate's RMS size on its centroid; nothing to correct gives zeros."""
+    model, _, _, _, _, bump, _ = bump_set
+    b = torch.randn(2, int(model.num_betas)) * 0.5
+    d = bump[None].expand(2, -1, -1)
+    torch.testing.assert_close(canonical_offsets(model, b, b, torch.zeros_like(d)), torch.zeros_like(d), rtol=0, atol=1e-5)
+    other = b + 0.3
+    zero = torch.zeros(2, int(model.num_joints), 3)
+    with torch.no_grad():
+        estimate = model(other, zero).vertices.double().numpy()
+        truth = model(b, zero, None, None, d).vertices.double().numpy()
+    refined = estimate + canonical_offsets(model, other, b, d).double().numpy()
+    assert np.abs(refined - estimate).max() > 0.01
+    for e, t, r in zip(estimate, truth, refined):  # independent: numpy, sizes as norms of the centred meshes
+        t0, e0, r0 = t - t.mean(0), e - e.mean(0), r - r.mean(0)
+        np.testing.assert_allclose(r.mean(0), e.mean(0), atol=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(r0), np.linalg.norm(e0), rtol=1e-4)
+        np.testing.assert_allclose(r0 / np.linalg.norm(r0), t0 / np.linalg.norm(t0), atol=1e-5)
+
+
+def test_stage2_learns_known_offsets_from_3d_truth(bump_set, tmp_path) -> None:
+    """The ``offsets`` term alone (rows with 3D truth: the coarse estimate's own betas and the
+    bump) teaches the GCN the bump at the estimate's size: loss down, offsets near the target."""
+    model, kps, coarse, data, _, bump, hierarchy = bump_set
+    start = predict_single_frame(coarse, data.images)
+    truth = FrameDataset(data.images, data.keypoints, data.masks, name="bump with truth",
+                         gt={"betas": start.betas.numpy(), "delta_v": bump[None].expand(N, -1, -1).numpy()})
+    cfg = C2FConfig.from_dict({"gcn": {"channels": 16, "head_channels": [16, 8], "template_input": True},
+                               "stage2": {"epochs": 60, "batch_size": 4, "lr": 1e-3, "device": "cpu", "progress": False,
+                                          "weights": {"keypoints_refined": 0, "offsets": 100}}})
+    torch.manual_seed(0)
+    net = CoarseToFineNet(coarse, hierarchy, cfg.gcn)
+    history = train_c2f_stage(net, model, truth, cfg.stage2, tmp_path, kps)
+    assert history[-1]["offsets"] < 0.5 * history[0]["offsets"], history
+    _, offsets = predict_c2f(net, model, data.images)
+    target = canonical_offsets(model, start.betas, start.betas, bump[None].expand(N, -1, -1))
+    assert float(np.corrcoef(offsets.flatten(), target.flatten())[0, 1]) > 0.8
+    assert float((offsets - target).norm(dim=-1).mean()) < 0.5 * float(target.norm(dim=-1).mean())
 
 
 def test_laplacian_loss_is_zero_for_identical_meshes_and_sees_a_bump() -> None:

@@ -41,6 +41,18 @@ def test_concat_keeps_rows_in_order_and_marks_missing_truth() -> None:
     assert batch.gt_valid.tolist() == [0.0, 1.0]
 
 
+def test_concat_gives_zero_offsets_to_truth_without_them() -> None:
+    """``delta_v`` is kept when one part with truth has it: a part whose truth has none gets zeros
+    (its animal has no off-model offsets), rows without truth get zeros marked invalid."""
+    target, plain, off = _dataset(2, False, 0, "target"), _dataset(3, True, 1, "plain"), _dataset(2, True, 2, "off")
+    off.gt["delta_v"] = np.random.default_rng(3).normal(size=(2, 7, 3))
+    both = FrameDataset.concat([target, plain, off])
+    assert both.gt["delta_v"].shape == (7, 7, 3) and sorted(both.gt) == ["betas", "delta_v", "focal", "pose", "trans"]
+    np.testing.assert_array_equal(both.gt["delta_v"][:5], 0.0)
+    np.testing.assert_allclose(both.gt["delta_v"][5:], off.gt["delta_v"], rtol=1e-6)
+    np.testing.assert_array_equal(both.gt_valid, [0, 0, 1, 1, 1, 1, 1])
+
+
 def test_concat_rejects_mixed_crop_sizes() -> None:
     small = FrameDataset(np.zeros((2, 16, 16, 3), np.uint8), name="small")
     with pytest.raises(ValueError, match="different sizes"):

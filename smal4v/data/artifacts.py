@@ -184,6 +184,8 @@ SCHEMA: dict[str, KindSpec] = {
                 _D("pose", "float32", ("N", "J", 3), "axis-angle rad", "true pose in the crop camera (joint 0 = root)"),
                 _D("trans", "float32", ("N", 3), "model units", "true translation (crop camera)"),
                 _D("focal", "float32", ("N",), "crop px", "true focal length (principal point at the crop centre)"),
+                _D("delta_v", "float16", ("N", "V", 3), "model units", "each animal's off-model vertex offsets, "
+                   "added to the shaped template before posing (generic_images.off_model)", required=False),
             ),
             (_A("keypoint_names", "str_list", "name of each keypoint", "K"),),
         ),

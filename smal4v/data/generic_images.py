@@ -23,6 +23,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from smal4v.data.artifacts import read_artifact, write_artifact
+from smal4v.data.off_model import off_model_offsets
 from smal4v.data.synthetic import _WIGGLE_JOINTS, _gait_poses, _sample_betas, look_at, visible_keypoints
 from smal4v.data.textures import Environment, body_colors, darken_shadow
 from smal4v.model import load_keypoint_set, load_model
@@ -60,6 +61,7 @@ class GenericImageConfig:
     plain_texture: float = 0.15  # share of animals in one plain colour
     visibility_radius_scale: float = 1.5
     visibility_eps: float = 0.01
+    off_model: float = 0.0  # size of per-animal offsets outside the shape space (smal4v.data.off_model); 0 = none
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any] | None, where: str = "generic images") -> "GenericImageConfig":
@@ -68,13 +70,15 @@ class GenericImageConfig:
 
 
 DATASETS = ("images", "masks", "keypoints", "betas", "pose", "trans", "focal")
-"""Datasets of a ``generic_images`` artifact (smal4v/data/artifacts.py)."""
+"""Datasets of every ``generic_images`` artifact (smal4v/data/artifacts.py); ``delta_v`` is added
+when the set was rendered with ``off_model`` > 0."""
 
 
 @dataclass
 class GenericImages:
     """A rendered set: images (N, S, S, 3) uint8, masks (N, S, S) bool, keypoints (N, K, 3) crop
-    px + visibility, and crop-camera truth betas (N, B), pose (N, J, 3), trans (N, 3), focal (N,)."""
+    px + visibility, and crop-camera truth betas (N, B), pose (N, J, 3), trans (N, 3), focal (N,);
+    ``delta_v`` (N, V, 3) each animal's off-model offsets (None when rendered without them)."""
 
     images: np.ndarray
     masks: np.ndarray
@@ -84,10 +88,12 @@ class GenericImages:
     trans: np.ndarray
     focal: np.ndarray
     family: list[str]
+    delta_v: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The datasets of the ``generic_images`` artifact."""
-        return {k: getattr(self, k) for k in DATASETS}
+        extra = {} if self.delta_v is None else {"delta_v": self.delta_v}
+        return {**{k: getattr(self, k) for k in DATASETS}, **extra}
 
 
 def _u(rng: np.random.Generator, lo_hi: list[float]) -> float:
@@ -177,13 +183,20 @@ def render_generic_images(model: Any, keypoint_set: KeypointSet, cfg: GenericIma
                         np.zeros((n_images, K, 3), np.float32), np.zeros((n_images, int(model.num_betas)), np.float32),
                         np.zeros((n_images, J, 3), np.float32), np.zeros((n_images, 3), np.float32),
                         np.zeros(n_images, np.float32), [])
+    if c.off_model > 0:
+        out.delta_v = np.zeros((n_images, int(model.num_vertices), 3), np.float32)
     faces = model.faces
     for i in _progress(range(n_images), progress):
         betas, family = _sample_shape(model, c, rng)
         pose = _sample_pose(model, c, rng)
+        delta = None
+        if out.delta_v is not None:  # its own stream: the set without offsets stays the same images
+            out.delta_v[i] = off_model_offsets(model, betas, np.random.default_rng(np.random.SeedSequence([int(seed), 0x6E3, i])),
+                                               c.off_model)
+            delta = torch.as_tensor(out.delta_v[i])[None]
         with torch.no_grad():
             b, p = torch.as_tensor(betas)[None], torch.as_tensor(pose, dtype=torch.float32)[None]
-            posed = model(b, p, torch.zeros(1, 3))
+            posed = model(b, p, torch.zeros(1, 3), None, delta)
         verts = posed.vertices[0].numpy().astype(np.float64)
         verts[:, 2] -= verts[:, 2].min()  # standing on the ground (model frame = world frame)
         length = float(np.ptp(verts[:, 0]))
@@ -192,8 +205,8 @@ def render_generic_images(model: Any, keypoint_set: KeypointSet, cfg: GenericIma
         pose[0] = Rotation.from_matrix(R_cw).as_rotvec()
         with torch.no_grad():
             p = torch.as_tensor(pose, dtype=torch.float32)[None]
-            trans = (verts_cam - model(b, p, torch.zeros(1, 3)).vertices[0].numpy()).mean(0)
-            final = model(b, p, torch.as_tensor(trans, dtype=torch.float32)[None])
+            trans = (verts_cam - model(b, p, torch.zeros(1, 3), None, delta).vertices[0].numpy()).mean(0)
+            final = model(b, p, torch.as_tensor(trans, dtype=torch.float32)[None], None, delta)
             kp3d = keypoint_set.select(final, model)[0].numpy().astype(np.float64)
         verts_cam = final.vertices[0].numpy().astype(np.float64)
         cam = Camera(float(focal), (S, S))
@@ -237,11 +250,13 @@ def write_generic_shard(out_path: str, cfg: Mapping[str, Any], shard: int, image
 
 
 def read_generic_images(paths: list[str]) -> dict[str, np.ndarray]:
-    """The datasets of several ``generic_images`` shards, concatenated row-wise."""
-    parts = [read_artifact(p, "generic_images", list(DATASETS)) for p in paths]
+    """The datasets of several ``generic_images`` shards, concatenated row-wise; ``delta_v`` where
+    every shard has it."""
+    parts = [read_artifact(p, "generic_images") for p in paths]
     if not parts:
         raise ValueError("no generic image shard to read")
-    return {k: np.concatenate([p[k] for p in parts]) for k in DATASETS}
+    keys = [*DATASETS, *(["delta_v"] if all("delta_v" in p for p in parts) else [])]
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
 
 
 def _progress(it: range, on: bool) -> Any:

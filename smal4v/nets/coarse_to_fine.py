@@ -3,7 +3,7 @@
 The coarse network predicts SMAL parameters; its mesh goes one hierarchy step down (D[0]) to
 level 1, where each vertex gets its position, the global image feature (pooled last encoder
 map) and, with ``local_features``, the encoder maps bilinearly sampled at its projection
-(METHOD.md 3.4). The GCN's level-1 offsets go up with U[0] to the full mesh, optionally
+(METHOD.md 3.4); with ``template_input`` (not C2F's), also its rest-template position. The GCN's level-1 offsets go up with U[0] to the full mesh, optionally
 averaged with their left/right mirror, and are added to the template before pose blend shapes
 and skinning (``AnimalModel(delta_v=...)``): canonical-space offsets with the coarse estimate's
 betas, pose, translation and camera.
@@ -47,9 +47,11 @@ class CoarseToFineNet(nn.Module):
         self.coarse = coarse
         self.config = cfg
         channels = coarse.encoder.map_channels
-        in_channels = 3 + channels[-1] + (sum(channels) if cfg.local_features else 0)
+        in_channels = 3 + channels[-1] + (sum(channels) if cfg.local_features else 0) + (3 if cfg.template_input else 0)
         self.refiner = build_refiner(hierarchy, in_channels, cfg)
         self.register_buffer("down0", sparse_tensor(hierarchy.down[0]), persistent=False)
+        template = torch.as_tensor(hierarchy.down[0] @ hierarchy.vertices[0], dtype=torch.float32)
+        self.register_buffer("template1", template - template.mean(0), persistent=False)
         self.register_buffer("up0", sparse_tensor(hierarchy.up[0]), persistent=False)
         partners = vertex_partners(hierarchy.vertices[0]) if cfg.symmetric else None
         self.register_buffer("partners", None if partners is None else torch.as_tensor(partners, dtype=torch.long),
@@ -73,6 +75,8 @@ class CoarseToFineNet(nn.Module):
         if self.config.local_features:
             xy = Camera(focal, self.image_size).project(level1)
             parts.append(sample_vertex_features(maps, xy, self.image_size))
+        if self.config.template_input:
+            parts.append(self.template1[None].expand(len(level1), -1, -1))
         small = self.refiner(torch.cat(parts, dim=-1)) * self.config.offset_scale
         full = torch.stack([torch.sparse.mm(self.up0, s) for s in small])  # (B, V, 3)
         if self.partners is not None:

@@ -29,7 +29,7 @@ from smal4v.train.c2f_losses import LaplacianLoss
 from smal4v.train.config import NetConfig
 from smal4v.train.datasets import Batch, FrameDataset
 from smal4v.train.loop import fit, load_checkpoint, progress, seed_everything, select_device, set_train_mode
-from smal4v.train.losses import keypoint_loss, silhouette_loss, weighted_total
+from smal4v.train.losses import keypoint_loss, silhouette_loss, vertex_loss, weighted_total
 from smal4v.train.scene import Priors, Scene
 from smal4v.train.schedule import descend
 
@@ -57,8 +57,8 @@ class C2FLosses:
         with torch.set_grad_enabled(not self.cfg.freeze_coarse and torch.is_grad_enabled()):
             params, features = net.encode(batch.images)
             coarse = self.scene(params, silhouette="silhouette" in on and batch.masks is not None)
-        refined = self.scene(params, silhouette="silhouette_refined" in on and batch.masks is not None,
-                             delta_v=net.offsets(features, coarse.vertices, params.focal))
+        delta_v = net.offsets(features, coarse.vertices, params.focal)
+        refined = self.scene(params, silhouette="silhouette_refined" in on and batch.masks is not None, delta_v=delta_v)
         terms: dict[str, torch.Tensor] = {}
         if batch.keypoints is not None:
             terms["keypoints"] = keypoint_loss(coarse.keypoints, batch.keypoints, self.scene.image_size, loss.keypoint_loss)
@@ -72,8 +72,29 @@ class C2FLosses:
                                                   loss.tversky_alpha, loss.tversky_beta)
         if "laplacian" in on:
             terms["laplacian"] = self.laplacian(refined.vertices, coarse.vertices)
+        if "offsets" in on and batch.gt is not None and "delta_v" in batch.gt:
+            target = canonical_offsets(self.scene.model, params.betas.detach(), batch.gt["betas"], batch.gt["delta_v"])
+            terms["offsets"] = vertex_loss(delta_v, target, batch.gt_valid)
         terms.update(self.priors(params))
         return weighted_total(terms, w)
+
+
+def canonical_offsets(model: nn.Module, betas: torch.Tensor, true_betas: torch.Tensor,
+                      true_offsets: torch.Tensor) -> torch.Tensor:
+    """The offsets (B, V, 3) that turn the shaped template of ``betas`` into the true animal's
+    (``true_betas`` plus its off-model ``true_offsets``), both unposed, after scaling the true
+    one about its centroid to the same RMS size and moving it onto the estimate's centroid: a
+    single image fixes the animal's size only together with its depth, so the coarse estimate's
+    size (matched by its translation) is kept and the offsets carry the form. Limb scales are
+    left out."""
+    def rest(b: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
+        return model(b, torch.zeros(len(b), int(model.num_joints), 3, device=b.device), None, None, d).vertices
+
+    with torch.no_grad():
+        estimate, truth = rest(betas), rest(true_betas, true_offsets)
+        centre_e, centre_t = estimate.mean(1, keepdim=True), truth.mean(1, keepdim=True)
+        size = ((estimate - centre_e).square().sum((1, 2)) / (truth - centre_t).square().sum((1, 2))).sqrt()
+        return size[:, None, None] * (truth - centre_t) + centre_e - estimate
 
 
 def _set_modes(net: CoarseToFineNet, cfg: C2FStageConfig) -> None:

@@ -25,6 +25,7 @@ C2F_LOSS_TERMS: tuple[str, ...] = (
     "joint_limits",  # L1 hinge on the joint limits
     "pose_prior",
     "shape_prior",
+    "offsets",  # not C2F's: the offsets vs the true off-model shape, on synthetic rows with 3D truth
 )
 
 
@@ -55,6 +56,8 @@ class GCNConfig:
     detach_features: bool = True  # C2F detaches the global and local image features
     offset_scale: float = 0.1  # model units per unit of network output
     symmetric: bool = True  # average the full-resolution offsets with their left/right mirror
+    template_input: bool = False  # not C2F's: each level-1 vertex also gets its rest-template position, so
+                                  # it knows where on the animal it is whatever the pose and view
 
 
 @dataclass

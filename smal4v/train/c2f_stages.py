@@ -38,6 +38,11 @@ def _hierarchy(path: str, model: torch.nn.Module, cfg: C2FConfig):
     return load_for_model(path, model, cfg.hierarchy.levels, cfg.hierarchy.factor)
 
 
+def uses_offset_truth(cfg: Mapping[str, Any], stage: str) -> bool:
+    """Whether ``stage``'s losses need the generic animals' true off-model offsets (weight ``offsets``)."""
+    return getattr(C2FConfig.from_dict(dict(cfg)), stage).weights.get("offsets", 0.0) > 0
+
+
 def train_c2f_network(stage: str, init: str, hierarchy_path: str, dataset: FrameDataset, cfg: Mapping[str, Any],
                       model_spec: str, keypoint_set: str, seed: int, device: str, out_model: str, out_losses: str,
                       out_curve: str) -> None:
@@ -82,12 +87,18 @@ def online_c2f_offsets(network_path: str, hierarchy_path: str, frames_path: str,
     """The online estimate of a video (crop camera), the GCN's per-frame canonical offsets
     (N, V, 3) for it and the online network's own per-video offsets (V, 3) or None."""
     net, model = c2f_network(network_path, hierarchy_path, model_spec, cfg, device)
-    online = artifacts.read_artifact(online_path, "predictions")
+    params, base = crop_camera_estimate(frames_path, online_path)
+    crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
+    return params, refine_predictions(net, model, crops, params, base), base
+
+
+def crop_camera_estimate(frames_path: str, predictions_path: str) -> tuple[SMALParams, torch.Tensor | None]:
+    """A variant's per-frame estimate in the crop camera (the networks' frame) and its per-video
+    offsets (V, 3) or None."""
+    pred = artifacts.read_artifact(predictions_path, "predictions")
     fr = artifacts.read_artifact(frames_path, "frames", ["crops", "crop_boxes"])
-    focal_crop, _ = crop_camera_from_full(online["focal"], online["principal"], fr["crop_boxes"], fr["crops"].shape[1])
-    params = SMALParams.from_numpy({**online, "focal": focal_crop})
-    base = torch.from_numpy(online["delta_v"]) if "delta_v" in online else None
-    return params, refine_predictions(net, model, fr["crops"], params, base), base
+    focal_crop, _ = crop_camera_from_full(pred["focal"], pred["principal"], fr["crop_boxes"], fr["crops"].shape[1])
+    return SMALParams.from_numpy({**pred, "focal": focal_crop}), (torch.from_numpy(pred["delta_v"]) if "delta_v" in pred else None)
 
 
 def predict_online_c2f_variant(network_path: str, hierarchy_path: str, frames_path: str, online_path: str,

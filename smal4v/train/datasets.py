@@ -12,7 +12,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-GT_KEYS = ("betas", "pose", "trans", "focal", "limb_scale")
+GT_KEYS = ("betas", "pose", "trans", "focal", "limb_scale", "delta_v")
+"""3D truth a row may carry; ``delta_v`` (V, 3) per row: off-model offsets of the shaped template."""
 
 
 @dataclass
@@ -103,7 +104,9 @@ class FrameDataset:
     @classmethod
     def concat(cls, parts: Sequence["FrameDataset"], name: str = "dataset") -> "FrameDataset":
         """Rows of several datasets in order. Parts without 3D truth get neutral placeholder
-        rows (zeros; focal 1) marked invalid in ``gt_valid``, so 3D losses skip them."""
+        rows (zeros; focal 1) marked invalid in ``gt_valid``, so 3D losses skip them. Truth is
+        kept where every part with truth has it, except ``delta_v``: a part without it has none
+        (zeros) when another part has it."""
         if not parts:
             raise ValueError(f"{name}: nothing to concatenate")
         sizes = {p.image_size for p in parts}
@@ -119,9 +122,12 @@ class FrameDataset:
         gt = gt_valid = None
         with_gt = [p for p in parts if p.gt is not None]
         if with_gt:
-            keys = sorted(set.intersection(*(set(p.gt) for p in with_gt)))  # type: ignore[arg-type]
-            gt = {k: np.concatenate([p.gt[k] if p.gt is not None else _placeholder(with_gt[0].gt[k], k, len(p))  # type: ignore[index]
-                                     for p in parts]).astype(np.float32) for k in keys}
+            keys = set.intersection(*(set(p.gt) for p in with_gt))  # type: ignore[arg-type]
+            offsets = [p.gt["delta_v"] for p in with_gt if "delta_v" in p.gt]  # type: ignore[operator,index]
+            keys |= {"delta_v"} if offsets else set()
+            like = {k: offsets[0] if k == "delta_v" else with_gt[0].gt[k] for k in keys}  # type: ignore[index]
+            gt = {k: np.concatenate([p.gt[k] if p.gt is not None and k in p.gt else _placeholder(like[k], k, len(p))
+                                     for p in parts]).astype(np.float32) for k in sorted(keys)}
             gt_valid = np.concatenate([(np.ones(len(p), bool) if p.gt_valid is None else p.gt_valid) if p.gt is not None
                                        else np.zeros(len(p), bool) for p in parts])
         return cls(np.concatenate([p.images for p in parts]), cat(lambda p: p.keypoints), masks, mask_valid, gt, name, gt_valid)

@@ -68,37 +68,42 @@ def crop_ground_truth(gt: Mapping[str, np.ndarray], windows: np.ndarray, size: i
 
 
 def base_dataset(frames_paths: Sequence[str], ground_truth_paths: Sequence[str],
-                 image_paths: Sequence[str] = ()) -> FrameDataset:
+                 image_paths: Sequence[str] = (), offsets: bool = False) -> FrameDataset:
     """The base network's generic set: the rendered generic images (:mod:`smal4v.data.generic_images`)
-    and every frame of the generic synthetic sequences, each with dense keypoints, masks and 3D truth."""
+    and every frame of the generic synthetic sequences, each with dense keypoints, masks and 3D truth;
+    with ``offsets``, also each animal's off-model offsets (``delta_v``, zeros where it has none;
+    ~54 KB per row, so only loaded for a loss that uses them)."""
+    keys = ("betas", "pose", "trans", "focal", *(["delta_v"] if offsets else []))
     parts = []
     if image_paths:
         g = read_generic_images(list(image_paths))
-        parts.append(FrameDataset(g["images"], g["keypoints"], g["masks"],
-                                  gt={k: g[k] for k in ("betas", "pose", "trans", "focal")}, name="generic images"))
+        parts.append(FrameDataset(g["images"], g["keypoints"], g["masks"], gt={k: g[k] for k in keys if k in g},
+                                  name="generic images"))
     if frames_paths:
-        parts.append(_generic_sequence_frames(frames_paths, ground_truth_paths))
+        parts.append(_generic_sequence_frames(frames_paths, ground_truth_paths, offsets))
     if not parts:
         raise ValueError("the base network needs a generic set: generic_images.n_images > 0 or sequences of split 'generic'")
     return parts[0] if len(parts) == 1 else FrameDataset.concat(parts, name="base training set")
 
 
-def _generic_sequence_frames(frames_paths: Sequence[str], ground_truth_paths: Sequence[str]) -> FrameDataset:
-    """Every frame of the generic synthetic sequences with dense keypoints, masks and 3D truth."""
-    images, kps, masks, gts = [], [], [], []
+def _generic_sequence_frames(frames_paths: Sequence[str], ground_truth_paths: Sequence[str],
+                             offsets: bool = False) -> FrameDataset:
+    """Every frame of the generic synthetic sequences with dense keypoints, masks and 3D truth
+    (with ``offsets``, the animal's off-model offsets on every frame where its video has them)."""
+    parts = []
     for frames_path, gt_path in zip(frames_paths, ground_truth_paths):
         fr = artifacts.read_artifact(frames_path, "frames", ["crops", "crop_boxes", "frames"])
         gt = artifacts.read_artifact(gt_path, "ground_truth")
         missing = [k for k in ("betas", "pose", "trans", "focal", "joints") if k not in gt]
         if missing:
             raise ValueError(f"{gt_path}: base training needs 3D ground truth, missing {missing}")
-        size = fr["crops"].shape[1]
-        images.append(fr["crops"])
-        kps.append(crop_keypoints(gt["keypoints"], fr["crop_boxes"], size))
-        masks.append(crop_masks(gt["masks"], fr["crop_boxes"], size))
-        gts.append(crop_ground_truth(gt, fr["crop_boxes"], size, fr["frames"].shape[1:3]))
-    return FrameDataset(np.concatenate(images), np.concatenate(kps), np.concatenate(masks),
-                        gt={k: np.concatenate([g[k] for g in gts]) for k in gts[0]}, name="generic sequences")
+        size, n = fr["crops"].shape[1], len(fr["crops"])
+        truth = crop_ground_truth(gt, fr["crop_boxes"], size, fr["frames"].shape[1:3])
+        if offsets and "delta_v" in gt:  # one animal per video
+            truth["delta_v"] = np.broadcast_to(gt["delta_v"], (n, *gt["delta_v"].shape))
+        parts.append(FrameDataset(fr["crops"], crop_keypoints(gt["keypoints"], fr["crop_boxes"], size),
+                                  crop_masks(gt["masks"], fr["crop_boxes"], size), gt=truth, name=frames_path))
+    return parts[0] if len(parts) == 1 else FrameDataset.concat(parts, name="generic sequences")
 
 
 def parent_dataset(frames_paths: Sequence[str], annotations_paths: Sequence[str], silhouettes_paths: Sequence[str]) -> FrameDataset:
@@ -124,9 +129,11 @@ def parent_dataset(frames_paths: Sequence[str], annotations_paths: Sequence[str]
 
 def parent_training_set(frames_paths: Sequence[str], annotations_paths: Sequence[str], silhouettes_paths: Sequence[str],
                         rehearsal: float = 0.0, generic_frames: Sequence[str] = (),
-                        generic_ground_truth: Sequence[str] = (), generic_images: Sequence[str] = ()) -> FrameDataset:
+                        generic_ground_truth: Sequence[str] = (), generic_images: Sequence[str] = (),
+                        offsets: bool = False) -> FrameDataset:
     """The parent's training set: the training videos' annotated frames (:func:`parent_dataset`)
-    and, with ``rehearsal`` > 0, the base's generic set with its 3D truth (rehearsal).
+    and, with ``rehearsal`` > 0, the base's generic set with its 3D truth (rehearsal; with
+    ``offsets``, the generic animals' off-model offsets too: :func:`base_dataset`).
 
     The few annotated frames are repeated so that a ``rehearsal`` share of every epoch comes
     from the generic set: the parent adapts to the dataset's look while it keeps what base
@@ -137,7 +144,7 @@ def parent_training_set(frames_paths: Sequence[str], annotations_paths: Sequence
         return target
     if not generic_frames and not generic_images:
         raise ValueError("parent.rehearsal > 0 needs the generic set (generic images or sequences of split 'generic')")
-    return rehearsal_mix(target, base_dataset(generic_frames, generic_ground_truth, generic_images), rehearsal)
+    return rehearsal_mix(target, base_dataset(generic_frames, generic_ground_truth, generic_images, offsets), rehearsal)
 
 
 def _save_network(work_dir: Path, out_model: str, out_losses: str, out_curve: str) -> None:
