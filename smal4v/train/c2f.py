@@ -4,7 +4,8 @@ C2F trains in three stages: (1) the coarse single-frame network (smal4v's ``base
 (2) the GCN alone with the coarse network frozen, keypoint loss on the refined mesh; (3) joint
 fine-tuning with keypoints on the coarse and refined meshes, Tversky silhouettes on both, the
 Laplacian-coordinate loss against the stop-gradient coarse mesh, the joint-limit hinge, pose
-and shape priors. :func:`train_c2f_stage` runs stage 2 or 3 as its settings say
+and shape priors; optionally (not C2F's) the offsets against the synthetic rows' true shape
+(:func:`canonical_offsets`). :func:`train_c2f_stage` runs stage 2 or 3 as its settings say
 (:class:`~smal4v.train.c2f_config.C2FStageConfig`); :func:`predict_c2f` runs the trained net on
 crops, :func:`refine_predictions` applies its GCN to another network's per-frame estimate.
 """
