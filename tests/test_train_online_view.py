@@ -35,7 +35,8 @@ def test_root_turn_is_a_turn_about_the_body_up_axis():
     assert torch.allclose(axis_angle_to_matrix(net(features).pose[..., 0, :]), before, atol=1e-6)
 
 
-def test_short_fits_choose_the_animal_facing_the_other_way():
+def _choose_for_animal_facing_away(view_margin: float) -> tuple[float, list[float]]:
+    """choose_view on a video whose animal faces opposite to the parent's estimate."""
     torch.set_num_threads(1)
     model, kps = load_model("procedural"), load_keypoint_set("badja20")
     parent = random_parent(S, D)
@@ -50,8 +51,21 @@ def test_short_fits_choose_the_animal_facing_the_other_way():
     keypoints[np.arange(N) % 3 != 0, :, 2] = 0.0  # every 3rd frame annotated
     data = SequenceData(np.random.default_rng(0).normal(size=(N, D)).astype(np.float32), keypoints, None, S)
     cfg = OnlineTrainConfig.from_dict({"temporal": False, "device": "cpu", "lr": 3e-3, "view_hypotheses": 4,
-                                       "hypothesis_steps": 30}, "online")
-    turn, losses = choose_view(parent, model, data, cfg, Scene(model, kps, S, S), Priors(model, None),
-                               torch.device("cpu"), [0, 4], 8)
+                                       "hypothesis_steps": 30, "view_margin": view_margin}, "online")
+    return choose_view(parent, model, data, cfg, Scene(model, kps, S, S), Priors(model, None),
+                       torch.device("cpu"), [0, 4], 8)
+
+
+def test_short_fits_choose_the_animal_facing_the_other_way():
+    turn, losses = _choose_for_animal_facing_away(0.01)
     assert turn == math.pi, losses
     assert losses[2] < 0.5 * losses[0], losses  # facing right stays far off after the same fit
+
+
+def test_a_turn_must_beat_the_parents_facing_by_the_margin():
+    """The same fits; a margin the best turn does not clear keeps the parent's facing."""
+    turn, losses = _choose_for_animal_facing_away(0.0)
+    assert turn == math.pi
+    margin = 1.0 - losses[2] / losses[0]  # what the best turn gains over the unturned fit
+    assert _choose_for_animal_facing_away(margin + 0.01)[0] == 0.0
+    assert _choose_for_animal_facing_away(margin - 0.01)[0] == math.pi

@@ -123,7 +123,9 @@ def choose_view(
     """The body turn (radians about its up axis) of ``cfg.view_hypotheses`` evenly spaced ones
     whose short keypoint-only fit (``cfg.hypothesis_steps``, silhouettes off) ends with the lowest
     loss over every window, and those losses: a parent that sees the animal facing the wrong way
-    otherwise leaves the per-video fit in that local minimum. Uses the training keypoints only."""
+    otherwise leaves the per-video fit in that local minimum. A turn has to beat the parent's own
+    facing by ``cfg.view_margin`` (relative): on a tie the parent's view stands. Uses the training
+    keypoints only."""
     angles = [2 * math.pi * k / cfg.view_hypotheses for k in range(cfg.view_hypotheses)]
     losses = []
     for angle in angles:
@@ -138,6 +140,8 @@ def choose_view(
             losses.append(sum(float(window_losses(net, scene, priors, data, [s], length, cfg, False, device)[0])
                               for s in starts) / len(starts))
     best = min(range(len(angles)), key=losses.__getitem__)
+    if losses[best] > (1.0 - cfg.view_margin) * losses[0]:
+        best = 0
     return angles[best], losses
 
 
