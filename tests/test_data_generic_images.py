@@ -99,6 +99,7 @@ def test_off_model_animals_keep_the_draws_and_their_truth_reproduces_the_images(
     assert iou_per_frame(sil, off.masks).min() > 0.98
     path = str(tmp_path / "images_0.h5")
     write_generic_shard(path, {**CFG, "off_model": 1.0, "n_images": 2, "shards": 1}, 0, 48, "procedural", "badja20", 0, "test")
-    read = read_generic_images([path])
+    assert "delta_v" not in read_generic_images([path])  # read only when asked for
+    read = read_generic_images([path], offsets=True)
     assert read["delta_v"].shape == (2, int(model.num_vertices), 3)
     assert np.linalg.norm(read["delta_v"], axis=-1).max() > 0.01

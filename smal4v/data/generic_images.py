@@ -249,13 +249,13 @@ def write_generic_shard(out_path: str, cfg: Mapping[str, Any], shard: int, image
     write_artifact(out_path, "generic_images", images.arrays(), {"keypoint_names": list(kps.names)}, created_by)
 
 
-def read_generic_images(paths: list[str]) -> dict[str, np.ndarray]:
-    """The datasets of several ``generic_images`` shards, concatenated row-wise; ``delta_v`` where
-    every shard has it."""
-    parts = [read_artifact(p, "generic_images") for p in paths]
+def read_generic_images(paths: list[str], offsets: bool = False) -> dict[str, np.ndarray]:
+    """The datasets of several ``generic_images`` shards, concatenated row-wise; with ``offsets``,
+    also ``delta_v`` where every shard has it (~27 KB per image, so only read when used)."""
+    parts = [read_artifact(p, "generic_images", None if offsets else list(DATASETS)) for p in paths]
     if not parts:
         raise ValueError("no generic image shard to read")
-    keys = [*DATASETS, *(["delta_v"] if all("delta_v" in p for p in parts) else [])]
+    keys = [*DATASETS, *(["delta_v"] if offsets and all("delta_v" in p for p in parts) else [])]
     return {k: np.concatenate([p[k] for p in parts]) for k in keys}
 
 

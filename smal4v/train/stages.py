@@ -76,7 +76,7 @@ def base_dataset(frames_paths: Sequence[str], ground_truth_paths: Sequence[str],
     keys = ("betas", "pose", "trans", "focal", *(["delta_v"] if offsets else []))
     parts = []
     if image_paths:
-        g = read_generic_images(list(image_paths))
+        g = read_generic_images(list(image_paths), offsets)
         parts.append(FrameDataset(g["images"], g["keypoints"], g["masks"], gt={k: g[k] for k in keys if k in g},
                                   name="generic images"))
     if frames_paths:
