@@ -7,7 +7,8 @@ For each run (a finished ``snakemake --config results=DIR seed=SEED`` of ``--con
 ``--variant NAME=YAML`` (the config's ``c2f`` settings updated by YAML), it retrains C2F's stage 2
 from the run's parent and stage 3 from that, then scores on the run's test videos: the parent,
 the stage-3 network's coarse estimate without its offsets (``c2f_coarse``), ``c2f``, the run's
-``online`` and ``online_c2f`` (the new GCN on the online estimate, offsets fused). Cells are the
+``online`` and ``online_c2f`` (the new GCN on the online estimate, offsets fused; trained further on
+each test video first where the settings' ``online.epochs`` > 0). Cells are the
 mean ± std over runs of each run's mean over its test videos. ``--keypoint-set`` names the set a
 run was made with, when the set's file has changed since. One torch thread, as the config
 ``{}`` then reproduces the workflow's own ``c2f`` and ``online_c2f`` numbers.
@@ -34,8 +35,9 @@ from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 from smal4v.evaluate.stage import evaluate_sequence
 from smal4v.model import load_keypoint_set
 from smal4v.train.c2f import canonical_offsets, predict_c2f
+from smal4v.train.c2f_config import C2FConfig
 from smal4v.train.c2f_stages import (c2f_network, crop_camera_estimate, predict_online_c2f_variant, train_c2f_network,
-                                     uses_offset_truth)
+                                     train_online_c2f_network, uses_offset_truth)
 from smal4v.train.stages import parent_training_set, predictions_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +102,14 @@ def run_metrics(results: Path, seed: int, config: dict, keypoint_set: str, name:
             predictions_artifact(params, frames, config["model"], keypoint_set, variant, predictions[variant],
                                  "benchmark", delta_v)
         predictions["online_c2f"] = str(out / f"{seq}_online_c2f.h5")
-        predict_online_c2f_variant(str(out / "stage3.pt"), str(models / "mesh_hierarchy.npz"), frames,
+        network = str(out / "stage3.pt")
+        if C2FConfig.from_dict(cfg).online.epochs > 0:  # the GCN trained further on the video itself
+            network = str(out / f"{seq}_online.pt")
+            train_online_c2f_network(str(out / "stage3.pt"), str(models / "mesh_hierarchy.npz"), frames,
+                                     str(d / "annotations.h5"), str(d / "silhouettes.h5"), predictions["online"], cfg,
+                                     config["model"], keypoint_set, seed, "cpu", network, str(out / f"{seq}_online.csv"),
+                                     str(out / f"{seq}_online.png"))
+        predict_online_c2f_variant(network, str(models / "mesh_hierarchy.npz"), frames,
                                    predictions["online"], cfg, config["model"], keypoint_set, "cpu",
                                    predictions["online_c2f"], "benchmark")
         if oracle:

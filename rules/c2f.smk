@@ -1,7 +1,8 @@
 # Coarse-to-fine (Li & Lee, NeurIPS 2021): the mesh hierarchy of the body model, C2F's training
 # stages 2 (GCN alone, parent frozen) and 3 (joint fine-tuning) on the parent's training set,
 # and the variants `c2f` (refined single-frame network) and `online_c2f` (the GCN on the online
-# estimate of every frame, offsets fused into one shape per video).
+# estimate of every frame, offsets fused into one shape per video; with c2f.online, not C2F's,
+# the GCN is first trained further on the video itself).
 
 
 # the hierarchy and the parent's training set (rules/parent.smk), rehearsal included
@@ -113,9 +114,40 @@ rule predict_c2f:
         "../workflow_scripts/predict_c2f.py"
 
 
+rule train_online_c2f:
+    input:
+        init=f"{RESULTS}/models/c2f.pt",
+        hierarchy=f"{RESULTS}/models/mesh_hierarchy.npz",
+        frames=f"{SEQ_DIR}/frames.h5",
+        annotations=f"{SEQ_DIR}/annotations.h5",
+        silhouettes=f"{SEQ_DIR}/silhouettes.h5",
+        online=f"{SEQ_DIR}/predictions_online.h5",
+    output:
+        model=f"{RESULTS}/models/online_c2f/{{seq}}.pt",
+        losses=f"{SEQ_DIR}/online_c2f_losses.csv",
+        curve=report(f"{SEQ_DIR}/online_c2f_losses.png", caption="../report/losses.rst", category="Training"),
+    params:
+        cfg={k: config["c2f"][k] for k in ("hierarchy", "gcn", "online")},  # only what the rule needs
+        model=config["model"],
+        definitions=DEFINITIONS,
+        keypoint_set=config["keypoint_set"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/train_online_c2f/{{seq}}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        GPU_CONDA_ENV
+    script:
+        "../workflow_scripts/train_online_c2f.py"
+
+
 rule predict_online_c2f:
     input:
-        network=f"{RESULTS}/models/c2f.pt",
+        network=online_c2f_network,
         hierarchy=f"{RESULTS}/models/mesh_hierarchy.npz",
         frames=f"{SEQ_DIR}/frames.h5",
         online=f"{SEQ_DIR}/predictions_online.h5",

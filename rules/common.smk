@@ -56,3 +56,10 @@ def seq_files(name, seqs):
 def osvos_parent_input(wildcards):
     """The OSVOS parent model, for the densification methods that use one."""
     return [f"{RESULTS}/models/osvos_parent.pt"] if needs_osvos_parent(config["silhouettes"]) else []
+
+
+def online_c2f_network(wildcards) -> str:
+    """The GCN that online_c2f applies: trained on the video itself when c2f.online has epochs."""
+    if int(config["c2f"].get("online", {}).get("epochs", 0)) > 0:
+        return f"{RESULTS}/models/online_c2f/{wildcards.seq}.pt"
+    return f"{RESULTS}/models/c2f.pt"

@@ -31,7 +31,7 @@ TRAINING_LOGS = ("train_base.log", "train_parent.log", "aggregate_metrics.log", 
                  "train_c2f_stage2.log", "train_c2f_stage3.log")
 PER_SEQUENCE_JOBS = ("import_annotations", "extract_frames", "densify_silhouettes", "evaluate_silhouettes",
                      "encode_features", "train_online", "train_online_single", "refine", "evaluate", "render_overlays",
-                     "export_mesh_animation", "predict_c2f", "predict_online_c2f")
+                     "export_mesh_animation", "predict_c2f", "train_online_c2f", "predict_online_c2f")
 
 
 @pytest.fixture(scope="module")
@@ -117,12 +117,17 @@ def test_models_loss_logs_and_rule_logs_are_written(run, config, splits):
 
 
 def test_c2f_stages_and_the_fused_online_shape(run, config, splits):
-    """C2F's stages 2 and 3 are trained; `c2f` meshes carry the GCN's per-frame offsets on its own
-    estimate; `online_c2f` keeps the online estimate and adds one fused offset field per video."""
+    """C2F's stages 2 and 3 are trained, then the GCN on each test video (``c2f.online``); `c2f`
+    meshes carry the GCN's per-frame offsets on its own estimate; `online_c2f` keeps the online
+    estimate and adds one fused offset field per video."""
     models = run / "results" / "models"
-    for stage, name in (("stage2", "c2f_stage2"), ("stage3", "c2f")):
-        assert (models / f"{name}.pt").stat().st_size > 0
-        losses = pd.read_csv(models / f"c2f_{stage}_losses.csv")
+    tables = [(stage, models / f"{name}.pt", models / f"c2f_{stage}_losses.csv")
+              for stage, name in (("stage2", "c2f_stage2"), ("stage3", "c2f"))]
+    tables += [("online", models / "online_c2f" / f"{seq}.pt", _seq(run, seq, "online_c2f_losses.csv"))
+               for seq in splits["test"]]
+    for stage, network, table in tables:
+        assert network.stat().st_size > 0
+        losses = pd.read_csv(table)
         assert len(losses) == config["c2f"][stage]["epochs"] and np.isfinite(losses["total"]).all(), stage
     terms = set(pd.read_csv(models / "c2f_stage3_losses.csv").columns)
     assert {"keypoints", "keypoints_refined", "silhouette", "silhouette_refined", "laplacian", "joint_limits"} <= terms
@@ -279,7 +284,8 @@ def test_online_config_edit_reruns_online_training_onwards(run, splits, tmp_path
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     jobs = scheduled(work, "--configfile", TEST_CONFIG)
-    rules = ("train_online", "refine", "predict_online_c2f", "evaluate", "render_overlays", "export_mesh_animation")
+    rules = ("train_online", "refine", "train_online_c2f", "predict_online_c2f", "evaluate", "render_overlays",
+             "export_mesh_animation")
     expected = Counter({(rule, seq): 1 for seq in splits["test"] for rule in rules})
     expected.update({("aggregate_metrics", ""): 1, ("report_tables", ""): 1, ("all", ""): 1})
     assert job_counts(jobs) == expected

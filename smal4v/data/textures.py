@@ -251,7 +251,8 @@ class Environment:
         """Ray-cast the environment into an (H, W, 3) uint8 image.
 
         ``R_cw`` (3, 3) maps world directions to the camera frame (x right, y down, z forward);
-        ``cam_pos`` (3,) is the camera centre in the world (z up, ground at z = 0, above it).
+        ``cam_pos`` (3,) is the camera centre in the world (z up, ground at z = 0; below it, only
+        the panorama is seen).
         """
         h, w = size_hw
         cx, cy = principal if principal is not None else (w / 2.0, h / 2.0)
@@ -268,8 +269,9 @@ class Environment:
         py = (1 - np.clip(el, 0, self.pano_max_elev) / self.pano_max_elev) * (hp - 1)
         sky = cv2.remap(self.panorama, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_WRAP).astype(np.float32)
-        # ground plane
-        down = d[..., 2] < -1e-4
+        # ground plane, seen from above only (a camera below it, e.g. a random view of a low
+        # animal, sees the panorama, not the plane behind it at negative distances)
+        down = (d[..., 2] < -1e-4) & (cam_pos[2] > 0)
         t = np.where(down, -cam_pos[2] / np.where(down, d[..., 2], -1.0), 0.0)
         gx = (cam_pos[0] + t * d[..., 0]) / self.tile_size * self.ground.shape[1]
         gy = (cam_pos[1] + t * d[..., 1]) / self.tile_size * self.ground.shape[0]

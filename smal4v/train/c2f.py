@@ -51,15 +51,24 @@ class C2FLosses:
         self.laplacian.to(device)
         return self
 
-    def __call__(self, net: CoarseToFineNet, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """(weighted total, logged weighted terms) of one batch."""
+    def __call__(self, net: CoarseToFineNet, batch: Batch,
+                 estimate: tuple[SMALParams, torch.Tensor | None] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """(weighted total, logged weighted terms) of one batch; the coarse mesh is the coarse
+        network's, or ``estimate`` (another network's parameters of the batch's crops and its
+        per-video offsets (V, 3) or None), which the GCN's offsets then add to."""
         w, loss = self.cfg.weights, self.cfg.loss
         on = {k for k, v in w.items() if v > 0}
+        base = None
         with torch.set_grad_enabled(not self.cfg.freeze_coarse and torch.is_grad_enabled()):
-            params, features = net.encode(batch.images)
-            coarse = self.scene(params, silhouette="silhouette" in on and batch.masks is not None)
+            if estimate is None:
+                params, features = net.encode(batch.images)
+            else:
+                (params, base), features = estimate, net.coarse.encoder.forward_features(batch.images)
+                base = None if base is None else base[None].expand(len(params.focal), -1, -1)
+            coarse = self.scene(params, silhouette="silhouette" in on and batch.masks is not None, delta_v=base)
         delta_v = net.offsets(features, coarse.vertices, params.focal)
-        refined = self.scene(params, silhouette="silhouette_refined" in on and batch.masks is not None, delta_v=delta_v)
+        refined = self.scene(params, silhouette="silhouette_refined" in on and batch.masks is not None,
+                             delta_v=delta_v if base is None else base + delta_v)
         terms: dict[str, torch.Tensor] = {}
         if batch.keypoints is not None:
             terms["keypoints"] = keypoint_loss(coarse.keypoints, batch.keypoints, self.scene.image_size, loss.keypoint_loss)
@@ -105,8 +114,11 @@ def _set_modes(net: CoarseToFineNet, cfg: C2FStageConfig) -> None:
 
 
 def train_c2f_stage(net: CoarseToFineNet, model: nn.Module, dataset: FrameDataset, cfg: C2FStageConfig,
-                    out_dir: str | Path, keypoint_set: Any) -> list[dict[str, float]]:
-    """Train stage 2 (``freeze_coarse``: only the GCN) or 3 (everything) on ``dataset``;
+                    out_dir: str | Path, keypoint_set: Any,
+                    estimate: tuple[SMALParams, torch.Tensor | None] | None = None) -> list[dict[str, float]]:
+    """Train stage 2 (``freeze_coarse``: only the GCN) or 3 (everything) on ``dataset``, or
+    (with ``estimate``: another network's parameters of every row (N,) and its per-video
+    offsets (V, 3) or None) the GCN on that estimate instead of the coarse network's;
     resumable checkpoints and losses.csv/png in ``out_dir``. Returns the loss history."""
     if dataset.image_size != net.image_size:
         raise ValueError(f"{dataset.name}: crops are {dataset.image_size} px, the network expects {net.image_size}")
@@ -131,7 +143,9 @@ def train_c2f_stage(net: CoarseToFineNet, model: nn.Module, dataset: FrameDatase
         _set_modes(net, cfg)
         sums: dict[str, float] = {}
         for idx in progress(batches, cfg.progress, f"c2f epoch {epoch + 1}/{cfg.epochs}"):
-            total, logged = losses(net, dataset.batch(idx).to(device))
+            given = None if estimate is None else (estimate[0][idx].to(device),
+                                                   None if estimate[1] is None else estimate[1].to(device))
+            total, logged = losses(net, dataset.batch(idx).to(device), given)
             descend(net, opt, total, 0.0)  # C2F clips no gradients
             for k, v in logged.items():
                 sums[k] = sums.get(k, 0.0) + v / len(batches)

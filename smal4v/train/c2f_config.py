@@ -10,7 +10,7 @@ images (C2F: a sum over a batch of 16), so C2F's 1000 becomes 1.6e4.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from smal4v.settings import build_settings
@@ -27,6 +27,9 @@ C2F_LOSS_TERMS: tuple[str, ...] = (
     "shape_prior",
     "offsets",  # not C2F's: the offsets vs the true off-model shape, on synthetic rows with 3D truth
 )
+
+STAGE_NAMES = ("stage2", "stage3", "online")
+"""The GCN's training stages: C2F's 2 and 3 (on the parent's training set) and the per-video one."""
 
 
 def _c2f_loss() -> LossConfig:
@@ -83,12 +86,22 @@ def _stage3() -> C2FStageConfig:
     return C2FStageConfig(epochs=200, batch_size=16, lr=1e-5, freeze_coarse=False, weights=_stage3_weights())
 
 
+def _online() -> C2FStageConfig:
+    """Not C2F's (epochs 0: off): the GCN trained on each video's own frames, on the online
+    network's estimate, before ``online_c2f`` applies it (as SMAL4V trains its temporal network
+    per video): the densified silhouettes at 128 px with sharp edges, the training keypoints."""
+    return C2FStageConfig(epochs=0, batch_size=8, lr=1e-4, loss=replace(_c2f_loss(), mask_size=128, silhouette_sigma=0.1),
+                          weights={k: 0.0 for k in C2F_LOSS_TERMS} | {"keypoints_refined": 2.5e4,
+                                                                       "silhouette_refined": 1.6e3, "laplacian": 1e3})
+
+
 @dataclass
 class C2FConfig:
     hierarchy: HierarchyConfig = field(default_factory=HierarchyConfig)
     gcn: GCNConfig = field(default_factory=GCNConfig)
     stage2: C2FStageConfig = field(default_factory=C2FStageConfig)
     stage3: C2FStageConfig = field(default_factory=_stage3)
+    online: C2FStageConfig = field(default_factory=_online)  # per video, before online_c2f (not C2F's)
     fuse: str = "median"  # online_c2f: how per-frame offsets become one shape per video (median | mean)
 
     @classmethod
@@ -96,7 +109,7 @@ class C2FConfig:
         """Typed settings; a stage's ``weights`` update its defaults and must name known terms."""
         d = dict(d or {})
         defaults = cls()
-        for stage in ("stage2", "stage3"):
+        for stage in STAGE_NAMES:
             if isinstance(d.get(stage), dict) and "weights" in d[stage]:
                 bad = sorted(set(d[stage]["weights"]) - set(C2F_LOSS_TERMS))
                 if bad:

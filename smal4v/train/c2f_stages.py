@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from smal4v.train.c2f_config import C2FConfig
 from smal4v.train.datasets import FrameDataset
 from smal4v.train.loop import seed_everything, select_device
 from smal4v.train.single_frame import load_single_frame_net
-from smal4v.train.stages import _save_network, predictions_artifact
+from smal4v.train.stages import _save_network, per_video_targets, predictions_artifact
 
 STAGES = ("stage2", "stage3")
 
@@ -62,6 +63,26 @@ def train_c2f_network(stage: str, init: str, hierarchy_path: str, dataset: Frame
         net = load_c2f_net(init, model, hierarchy)
     work_dir = Path(f"{out_model}.work")
     train_c2f_stage(net, model, dataset, stage_cfg, work_dir, load_keypoint_set(keypoint_set))
+    _save_network(work_dir, out_model, out_losses, out_curve)
+    shutil.rmtree(work_dir)
+
+
+def train_online_c2f_network(init: str, hierarchy_path: str, frames_path: str, annotations_path: str,
+                              silhouettes_path: str, online_path: str, cfg: Mapping[str, Any], model_spec: str,
+                              keypoint_set: str, seed: int, device: str, out_model: str, out_losses: str,
+                              out_curve: str) -> None:
+    """The trained GCN ``init`` trained further on one video (``c2f.online``, not C2F's): on the
+    online network's estimate of every frame, against the densified silhouettes and the training
+    keypoints, as SMAL4V trains its temporal network per video; work in ``<out_model>.work/``."""
+    c = C2FConfig.from_dict(dict(cfg))
+    stage_cfg = replace(c.online, seed=int(seed), device=device)
+    model = load_model(model_spec)
+    net = load_c2f_net(init, model, _hierarchy(hierarchy_path, model, c))
+    keypoints, masks, _ = per_video_targets(frames_path, annotations_path, silhouettes_path)
+    crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
+    work_dir = Path(f"{out_model}.work")
+    train_c2f_stage(net, model, FrameDataset(crops, keypoints, masks, name=frames_path), stage_cfg, work_dir,
+                    load_keypoint_set(keypoint_set), crop_camera_estimate(frames_path, online_path))
     _save_network(work_dir, out_model, out_losses, out_curve)
     shutil.rmtree(work_dir)
 

@@ -189,11 +189,11 @@ def online_sequence_data(features_path: str, frames_path: str, annotations_path:
     """What online training may see of one video: features, training-split keypoints (held-out
     frames are blanked) and the densified silhouette of every frame, all in crop coordinates."""
     features = artifacts.read_artifact(features_path, "features")["features"]
-    keypoints, masks, size = _per_video_targets(frames_path, annotations_path, silhouettes_path)
+    keypoints, masks, size = per_video_targets(frames_path, annotations_path, silhouettes_path)
     return SequenceData(features, keypoints, masks, size, name=name)
 
 
-def _per_video_targets(frames_path: str, annotations_path: str, silhouettes_path: str) -> tuple[np.ndarray, np.ndarray, int]:
+def per_video_targets(frames_path: str, annotations_path: str, silhouettes_path: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Crop-pixel training-split keypoints (held-out frames blanked), cropped densified masks
     of every frame, and the crop size: what per-video training may see."""
     fr = artifacts.read_artifact(frames_path, "frames", ["crop_boxes", "crops"])
@@ -269,7 +269,7 @@ def refine_variant(predictions_path: str, frames_path: str, annotations_path: st
     kps = load_keypoint_set(keypoint_set)
     coarse = artifacts.read_artifact(predictions_path, "predictions")
     windows = artifacts.read_artifact(frames_path, "frames", ["crop_boxes"])["crop_boxes"]
-    keypoints, masks, size = _per_video_targets(frames_path, annotations_path, silhouettes_path)
+    keypoints, masks, size = per_video_targets(frames_path, annotations_path, silhouettes_path)
     focal_crop, _ = crop_camera_from_full(coarse["focal"], coarse["principal"], windows, size)
     params = SMALParams.from_numpy({**coarse, "focal": focal_crop})  # the crop camera of each frame
     work_dir = Path(f"{out_predictions}.work")
