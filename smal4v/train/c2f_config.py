@@ -89,9 +89,10 @@ def _stage3() -> C2FStageConfig:
 def _online() -> C2FStageConfig:
     """Not C2F's (epochs 0: off): the GCN trained on each video's own frames, on the online
     network's estimate, before ``online_c2f`` applies it (as SMAL4V trains its temporal network
-    per video): the densified silhouettes at 128 px with sharp edges, the training keypoints."""
-    return C2FStageConfig(epochs=0, batch_size=8, lr=1e-4, loss=replace(_c2f_loss(), mask_size=128, silhouette_sigma=0.1),
-                          weights={k: 0.0 for k in C2F_LOSS_TERMS} | {"keypoints_refined": 2.5e4,
+    per video): the densified silhouettes at 128 px with sharp edges, the training keypoints.
+    Rate and keypoint weight as chosen on synthetic seed 0 (benchmarks/results/c2f_online_seed0.md)."""
+    return C2FStageConfig(epochs=0, batch_size=8, lr=1e-3, loss=replace(_c2f_loss(), mask_size=128, silhouette_sigma=0.1),
+                          weights={k: 0.0 for k in C2F_LOSS_TERMS} | {"keypoints_refined": 2.5e5,
                                                                        "silhouette_refined": 1.6e3, "laplacian": 1e3})
 
 
