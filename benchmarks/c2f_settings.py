@@ -35,7 +35,7 @@ from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 from smal4v.evaluate.stage import evaluate_sequence
 from smal4v.model import load_keypoint_set
 from smal4v.train.c2f import canonical_offsets, predict_c2f
-from smal4v.train.c2f_config import C2FConfig
+from smal4v.train.c2f_config import trains_per_video
 from smal4v.train.c2f_stages import (c2f_network, crop_camera_estimate, predict_online_c2f_variant, train_c2f_network,
                                      train_online_c2f_network, uses_offset_truth)
 from smal4v.train.stages import parent_training_set, predictions_artifact
@@ -105,7 +105,7 @@ def run_metrics(results: Path, seed: int, config: dict, keypoint_set: str, name:
                                  "benchmark", delta_v)
         predictions["online_c2f"] = str(out / f"{seq}_online_c2f.h5")
         network = str(out / "stage3.pt")
-        if C2FConfig.from_dict(cfg).online.epochs > 0:  # the GCN trained further on the video itself
+        if trains_per_video(cfg):  # the GCN trained further on the video itself
             network = str(out / f"{seq}_online.pt")
             train_online_c2f_network(str(out / "stage3.pt"), str(models / "mesh_hierarchy.npz"), frames,
                                      str(d / "annotations.h5"), str(d / "silhouettes.h5"), predictions["online"], cfg,

@@ -5,6 +5,7 @@ from smal4v.data.generic_images import GenericImageConfig
 from smal4v.data.sheet import load_sequence_sheet, sequences_in_split, synthetic_sequences
 from smal4v.model.definitions import definitions_digest
 from smal4v.segment.segmenter import needs_osvos_parent
+from smal4v.train.c2f_config import trains_per_video
 
 RESULTS = config["results"]
 SHEET = load_sequence_sheet(config["sequences"], RESULTS)
@@ -60,6 +61,6 @@ def osvos_parent_input(wildcards):
 
 def online_c2f_network(wildcards) -> str:
     """The GCN that online_c2f applies: trained on the video itself when c2f.online has epochs."""
-    if int(config["c2f"].get("online", {}).get("epochs", 0)) > 0:
+    if trains_per_video(config["c2f"]):
         return f"{RESULTS}/models/online_c2f/{wildcards.seq}.pt"
     return f"{RESULTS}/models/c2f.pt"

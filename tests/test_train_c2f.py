@@ -17,7 +17,7 @@ from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.render import Camera, rasterize_hard
 from smal4v.train.c2f import canonical_offsets, fuse_offsets, load_c2f_net, predict_c2f, refine_predictions, train_c2f_stage
-from smal4v.train.c2f_config import C2FConfig
+from smal4v.train.c2f_config import C2FConfig, trains_per_video
 from smal4v.train.c2f_losses import LaplacianLoss
 from smal4v.train.datasets import FrameDataset
 from smal4v.train.scene import Scene
@@ -216,5 +216,6 @@ def test_c2f_settings_validate() -> None:
     with pytest.raises(ValueError, match="fuse"):
         C2FConfig.from_dict({"fuse": "max"})
     assert C2FConfig().online.epochs == 0  # C2F has no per-video stage: off unless the config asks
+    assert not trains_per_video({}) and trains_per_video({"online": {"epochs": "2"}})
     with pytest.raises(ValueError, match="online.weights: unknown terms"):
         C2FConfig.from_dict({"online": {"weights": {"silhouettes": 1}}})

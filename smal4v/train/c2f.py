@@ -132,6 +132,8 @@ def train_c2f_stage(net: CoarseToFineNet, model: nn.Module, dataset: FrameDatase
     trainable = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(trainable, lr=cfg.lr, betas=tuple(cfg.adam_betas))  # type: ignore[arg-type]
     n = len(dataset)
+    if estimate is not None:
+        estimate = (estimate[0].to(device), None if estimate[1] is None else estimate[1].to(device))
 
     def epoch_fn(epoch: int) -> dict[str, float]:
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -143,8 +145,7 @@ def train_c2f_stage(net: CoarseToFineNet, model: nn.Module, dataset: FrameDatase
         _set_modes(net, cfg)
         sums: dict[str, float] = {}
         for idx in progress(batches, cfg.progress, f"c2f epoch {epoch + 1}/{cfg.epochs}"):
-            given = None if estimate is None else (estimate[0][idx].to(device),
-                                                   None if estimate[1] is None else estimate[1].to(device))
+            given = None if estimate is None else (estimate[0][idx], estimate[1])
             total, logged = losses(net, dataset.batch(idx).to(device), given)
             descend(net, opt, total, 0.0)  # C2F clips no gradients
             for k, v in logged.items():

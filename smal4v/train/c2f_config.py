@@ -123,3 +123,8 @@ class C2FConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def trains_per_video(cfg: dict[str, Any]) -> bool:
+    """Whether ``online_c2f`` applies a GCN trained further on each video (``c2f.online.epochs`` > 0)."""
+    return C2FConfig.from_dict(cfg).online.epochs > 0
