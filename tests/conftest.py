@@ -1,12 +1,66 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures shared by several test modules, and how the suite is split between processes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from workflow_helpers import TEST_CONFIG, check, copy_workflow, snakemake
+
+SHARED_RUN_MODULES = frozenset({"tests/test_report_workflow.py", "tests/test_workflow_dag.py",
+                                "tests/test_workflow_slurm.py"})
+"""The modules that read :func:`complete_test_run`: they run in one process, which makes it once."""
+
+
+class ModuleScheduling(LoadScopeScheduling):
+    """pytest-xdist hands out whole modules (their module-scoped fixtures are made once), the
+    modules of :data:`SHARED_RUN_MODULES` as one unit, in collection order."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return "complete_test_run" if module in SHARED_RUN_MODULES else module
+
+
+class ModuleSchedulingPlugin:
+    """Makes pytest-xdist use :class:`ModuleScheduling`."""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log) -> ModuleScheduling:
+        return ModuleScheduling(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pyproject.toml runs the suite in two processes (``--numprocesses=2``) with
+    :class:`ModuleScheduling`; with ``-p no:xdist`` it runs in one."""
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(ModuleSchedulingPlugin(), "smal4v-module-scheduling")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order the units so the longest start first (the shared run's modules, then those with a
+    ``slow`` test): a long unit handed out last would leave the other process idle."""
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    strays = {module(item) for item in items if "complete_test_run" in item.fixturenames} - SHARED_RUN_MODULES
+    if strays:
+        raise pytest.UsageError(f"{sorted(strays)} use complete_test_run: add them to SHARED_RUN_MODULES "
+                                "in tests/conftest.py, so the run is made in one process only")
+    slow = {module(item) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (module(item) not in SHARED_RUN_MODULES, module(item) not in slow))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread_per_worker() -> None:
+    """In a pytest-xdist worker, torch computes on one thread: the workers already share the
+    machine's cores, and two threads per worker would oversubscribe them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
