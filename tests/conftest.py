@@ -17,7 +17,8 @@ SHARED_RUN_MODULES = frozenset({"tests/test_report_workflow.py", "tests/test_wor
 
 class ModuleScheduling(LoadScopeScheduling):
     """pytest-xdist hands out whole modules (their module-scoped fixtures are made once), the
-    modules of :data:`SHARED_RUN_MODULES` as one unit, in collection order."""
+    modules of :data:`SHARED_RUN_MODULES` as one unit, in collection order (pyproject.toml's
+    ``--no-loadscope-reorder``; :func:`pytest_collection_modifyitems` sets the order)."""
 
     def _split_scope(self, nodeid: str) -> str:
         module = nodeid.split("::", 1)[0]
@@ -34,7 +35,8 @@ class ModuleSchedulingPlugin:
 
 def pytest_configure(config: pytest.Config) -> None:
     """pyproject.toml runs the suite in two processes (``--numprocesses=2``) with
-    :class:`ModuleScheduling`; with ``-p no:xdist`` it runs in one."""
+    :class:`ModuleScheduling` (``-n 0``: one process; nothing to register where the xdist
+    plugin is turned off)."""
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(ModuleSchedulingPlugin(), "smal4v-module-scheduling")
 
