@@ -15,14 +15,19 @@ SHARED_RUN_MODULES = frozenset({"tests/test_report_workflow.py", "tests/test_wor
 """The modules that read :func:`complete_test_run`: they run in one process, which makes it once."""
 
 
+def module_of(nodeid: str) -> str:
+    """The test module of a node id (``tests/test_x.py::test_y[z]`` -> ``tests/test_x.py``)."""
+    return nodeid.split("::", 1)[0]
+
+
 class ModuleScheduling(LoadScopeScheduling):
     """pytest-xdist hands out whole modules (their module-scoped fixtures are made once), the
     modules of :data:`SHARED_RUN_MODULES` as one unit, in collection order (pyproject.toml's
     ``--no-loadscope-reorder``; :func:`pytest_collection_modifyitems` sets the order)."""
 
     def _split_scope(self, nodeid: str) -> str:
-        module = nodeid.split("::", 1)[0]
-        return "complete_test_run" if module in SHARED_RUN_MODULES else module
+        module = module_of(nodeid)
+        return "shared run" if module in SHARED_RUN_MODULES else module
 
 
 class ModuleSchedulingPlugin:
@@ -44,15 +49,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Order the units so the longest start first (the shared run's modules, then those with a
     ``slow`` test): a long unit handed out last would leave the other process idle."""
-    def module(item: pytest.Item) -> str:
-        return item.nodeid.split("::", 1)[0]
-
-    strays = {module(item) for item in items if "complete_test_run" in item.fixturenames} - SHARED_RUN_MODULES
+    strays = {module_of(item.nodeid) for item in items if "complete_test_run" in item.fixturenames} - SHARED_RUN_MODULES
     if strays:
         raise pytest.UsageError(f"{sorted(strays)} use complete_test_run: add them to SHARED_RUN_MODULES "
                                 "in tests/conftest.py, so the run is made in one process only")
-    slow = {module(item) for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: (module(item) not in SHARED_RUN_MODULES, module(item) not in slow))
+    slow = {module_of(item.nodeid) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (module_of(item.nodeid) not in SHARED_RUN_MODULES, module_of(item.nodeid) not in slow))
 
 
 @pytest.fixture(scope="session", autouse=True)
