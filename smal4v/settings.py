@@ -15,7 +15,7 @@ import types
 from collections.abc import Mapping
 from dataclasses import asdict, fields, is_dataclass
 from functools import partial
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
 
@@ -50,11 +50,17 @@ def build_settings(cls: type[T], values: Mapping[str, Any] | T | None, where: st
 
 
 def coerce(value: Any, hint: Any, where: str) -> Any:
-    """``value`` converted to type ``hint`` (bool, int, float, str, None-unions, list/tuple/dict
-    of those, dataclasses); ValueError naming ``where`` if it does not convert."""
+    """``value`` converted to type ``hint`` (bool, int, float, str, a Literal of strings,
+    None-unions, list/tuple/dict of those, dataclasses); ValueError naming ``where`` if it does
+    not convert."""
     origin = get_origin(hint)
     if hint is Any:
         return value
+    if origin is Literal:
+        options = get_args(hint)
+        if isinstance(value, str) and value.strip() in options:
+            return value.strip()
+        raise ValueError(f"{where}: expected one of {list(options)}, got {value!r}")
     if origin in (Union, types.UnionType):
         return _coerce_union(value, get_args(hint), where)
     if origin in (list, tuple):

@@ -1,5 +1,7 @@
 """Temporal / online-single networks: residual init, per-sequence shape, windows and merging."""
 
+import math
+
 import pytest
 import torch
 
@@ -88,6 +90,39 @@ def test_merge_window_values_hand_examples() -> None:
         merge_window_values(vals[:1], [0], 7)
     with pytest.raises(ValueError, match="unknown merge"):
         merge_window_values(vals, starts, 7, "median")
+    with pytest.raises(ValueError, match="covered by no window"):
+        merge_window_values(vals[:1], [0], 7, "taper")
+
+
+def test_taper_merge_weights_window_edges_least() -> None:
+    # the same windows as above; Hann weights of a window of 4: sin^2(pi/8), sin^2(3pi/8), ...
+    vals = [torch.full((4, 1), 1.0), torch.full((4, 1), 2.0), torch.full((4, 1), 4.0)]
+    edge, middle = math.sin(math.pi / 8) ** 2, math.sin(3 * math.pi / 8) ** 2
+    w = [edge, middle, middle, edge]
+    expected = [1.0, 1.0, (1 * w[2] + 2 * w[0]) / (w[2] + w[0]),
+                (1 * w[3] + 2 * w[1] + 4 * w[0]) / (w[3] + w[1] + w[0]),
+                (2 * w[2] + 4 * w[1]) / (w[2] + w[1]), (2 * w[3] + 4 * w[2]) / (w[3] + w[2]), 4.0]
+    taper = merge_window_values(vals, [0, 2, 3], 7, "taper")[:, 0]
+    assert torch.allclose(taper, torch.tensor(expected), atol=1e-6)
+
+
+def test_taper_merge_keeps_agreeing_windows_and_smooths_disagreeing_ones() -> None:
+    """Windows that agree give back the per-frame values; windows that each add their own
+    constant error (a GRU's cold start) give a merge with smaller second differences than the
+    plain mean, whose value steps where a window enters or leaves."""
+    n, length, stride = 60, 16, 4
+    starts = window_starts(n, length, stride)
+    truth = torch.sin(torch.arange(n, dtype=torch.float32) / 5.0)[:, None]
+    agreeing = [truth[s : s + length] for s in starts]
+    assert torch.allclose(merge_window_values(agreeing, starts, n, "taper"), truth, atol=1e-6)
+    gen = torch.Generator().manual_seed(0)
+    noisy = [truth[s : s + length] + 0.1 * torch.randn(1, 1, generator=gen) for s in starts]
+
+    def roughness(error: torch.Tensor) -> float:
+        return float((error[2:] - 2 * error[1:-1] + error[:-2]).abs().mean())
+
+    mean, taper = (merge_window_values(noisy, starts, n, m) - truth for m in ("mean", "taper"))
+    assert roughness(taper) < 0.3 * roughness(mean)  # measured 0.23x
 
 
 def test_merge_windows_averages_rotations_on_so3() -> None:

@@ -4,6 +4,7 @@ strings) become their fields' types; bad values and unknown keys fail naming the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pytest
 from snakemake.cli import parse_config
@@ -30,12 +31,13 @@ class Outer:
     names: list[str] = field(default_factory=list)
     table: dict[str, float] = field(default_factory=dict)
     inner: Inner = field(default_factory=Inner)
+    mode: Literal["a", "b"] = "a"
 
 
 def test_strings_become_the_declared_types() -> None:
     out = build_settings(Outer, {"flag": "true", "rate": "6e-3", "limit": "7", "sizes": ["3", "4"], "names": ["a"],
-                                 "table": {"k": "2"}, "inner": {"sigma": "0.1"}}, "demo")
-    assert out == Outer(True, 0.006, "x", 7, (3, 4), ["a"], {"k": 2.0}, Inner(64, 0.1))
+                                 "table": {"k": "2"}, "inner": {"sigma": "0.1"}, "mode": " b"}, "demo")
+    assert out == Outer(True, 0.006, "x", 7, (3, 4), ["a"], {"k": 2.0}, Inner(64, 0.1), "b")
     assert isinstance(out.rate, float) and isinstance(out.limit, int) and isinstance(out.table["k"], float)
     assert build_settings(Outer, {"limit": "null", "flag": "no"}, "demo") == Outer(limit=None)
     assert build_settings(Outer, None, "demo") == Outer()
@@ -50,6 +52,7 @@ def test_strings_become_the_declared_types() -> None:
     ({"inner": {"size": "big"}}, r"demo\.inner\.size: expected an integer"),
     ({"inner": {"sizes": 1}}, r"demo\.inner: unknown keys \['sizes'\]"),
     ({"speed": 1}, r"demo: unknown keys \['speed'\]"),
+    ({"mode": "c"}, r"demo\.mode: expected one of \['a', 'b'\], got 'c'"),
 ])
 def test_bad_values_name_the_setting(values: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -15,8 +15,9 @@ from smal4v.model import load_keypoint_set, load_model
 from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from smal4v.nets.heads import SMALHeads
 from smal4v.nets.params import SMALParams
+from smal4v.nets.temporal import predict_sequence
 from smal4v.train.config import OnlineTrainConfig
-from smal4v.train.online import SequenceData, train_online
+from smal4v.train.online import SequenceData, load_online_net, train_online
 from smal4v.train.scene import Scene
 
 S, N, EVERY, D = 64, 40, 6, 16
@@ -93,3 +94,19 @@ def test_interpolated_targets_pull_the_frames_between_annotations_to_the_straigh
             kp = Scene(model, kps, S, S)(preds, silhouette=False).keypoints.numpy()
         distance[weight] = float(np.linalg.norm(kp[~given] - lines[~given], axis=-1).mean())
     assert distance[10.0] < 0.9 * distance[0.0], distance  # measured: 2.05 against 2.40 px
+
+
+def test_a_trained_online_network_loads_back_and_predicts_the_same(tmp_path):
+    """``load_online_net`` rebuilds the per-video network from its checkpoint (settings included):
+    the same merge gives the training run's predictions, another merge other ones."""
+    model, kps, parent, features, _, _, train_kp = _setup(1)
+    data = SequenceData(features, train_kp, None, S, name="clip")
+    cfg = {"epochs": 2, "warmup_epochs": 0, "gru_hidden": 16, "lr": 3e-3, "view_hypotheses": 1,
+           "progress": False, "device": "cpu", "checkpoint_every": 1000}
+    _, preds, _ = train_online(parent, model, None, data, cfg, tmp_path, kps)
+    net, loaded_cfg = load_online_net(tmp_path / "checkpoint.pt", parent, model, torch.from_numpy(features))
+    assert loaded_cfg == OnlineTrainConfig.from_dict(cfg | {"seed": 0}, "online")
+    again = predict_sequence(net, torch.from_numpy(features), loaded_cfg.window, loaded_cfg.stride, loaded_cfg.merge)
+    assert torch.equal(again.trans, preds.trans) and torch.equal(again.pose, preds.pose)
+    tapered = predict_sequence(net, torch.from_numpy(features), loaded_cfg.window, loaded_cfg.stride, "taper")
+    assert not torch.allclose(tapered.trans, preds.trans)

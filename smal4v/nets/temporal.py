@@ -169,25 +169,30 @@ def window_starts(n_frames: int, length: int, stride: int) -> list[int]:
     return starts
 
 
+def window_weights(length: int, method: str) -> torch.Tensor:
+    """Weight of each frame of a window of ``length`` in a merge: 1 everywhere (``mean``), or a
+    Hann taper sin^2(pi (t + 1/2) / length) (``taper``) that fades a window in and out, so that a
+    window entering or leaving the overlap (its first and last frames have the least context)
+    does not step the merged value."""
+    if method == "mean":
+        return torch.ones(length)
+    if method == "taper":
+        return torch.sin(math.pi * (torch.arange(length, dtype=torch.float64) + 0.5) / length).pow(2).float()
+    raise ValueError(f"unknown merge method {method!r}; use 'mean', 'taper' or 'central'")
+
+
 def merge_window_values(values: Sequence[torch.Tensor], starts: Sequence[int], n_frames: int, method: str = "mean") -> torch.Tensor:
     """Per-window values (L_w, ...) at ``starts`` -> per-frame (n_frames, ...).
 
-    ``mean``: average over every window covering a frame. ``central``: take the window in which
-    the frame is closest to the window centre (ties: the earlier window). Raises ValueError if
-    a frame is not covered.
+    ``mean``: average over every window covering a frame. ``taper``: the average weighted by
+    :func:`window_weights` (each window's edges count least). ``central``: take the window in
+    which the frame is closest to the window centre (ties: the earlier window). Raises
+    ValueError if a frame is not covered.
     """
     if len(values) != len(starts) or not values:
         raise ValueError(f"{len(values)} window values for {len(starts)} starts")
     tail = values[0].shape[1:]
     out = values[0].new_zeros((n_frames,) + tuple(tail))
-    if method == "mean":
-        count = values[0].new_zeros(n_frames)
-        for v, s in zip(values, starts):
-            out[s : s + len(v)] += v
-            count[s : s + len(v)] += 1
-        if (count == 0).any():
-            raise ValueError(f"frames {torch.nonzero(count == 0).flatten().tolist()} are covered by no window")
-        return out / count.view((-1,) + (1,) * len(tail))
     if method == "central":
         best = torch.full((n_frames,), float("inf"))
         for v, s in zip(values, starts):
@@ -199,7 +204,14 @@ def merge_window_values(values: Sequence[torch.Tensor], starts: Sequence[int], n
         if torch.isinf(best).any():
             raise ValueError(f"frames {torch.nonzero(torch.isinf(best)).flatten().tolist()} are covered by no window")
         return out
-    raise ValueError(f"unknown merge method {method!r}; use 'mean' or 'central'")
+    total = values[0].new_zeros(n_frames)
+    for v, s in zip(values, starts):
+        w = window_weights(len(v), method).to(v)
+        out[s : s + len(v)] += v * w.view((-1,) + (1,) * len(tail))
+        total[s : s + len(v)] += w
+    if (total == 0).any():
+        raise ValueError(f"frames {torch.nonzero(total == 0).flatten().tolist()} are covered by no window")
+    return out / total.view((-1,) + (1,) * len(tail))
 
 
 def merge_windows(windows: Sequence[SMALParams], starts: Sequence[int], n_frames: int, method: str = "mean") -> SMALParams:

@@ -9,7 +9,7 @@ instead of silently using a default.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from smal4v.nets.heads import DEFAULT_ROOT_ROTATION
 from smal4v.settings import build_settings
@@ -161,7 +161,7 @@ class OnlineTrainConfig(_Base):
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "auto"
-    merge: str = "mean"  # mean | central (how overlapping windows give one value per frame)
+    merge: Literal["mean", "taper", "central"] = "mean"  # how overlapping windows give one value per frame
     checkpoint_every: int = 5
     progress: bool = True
     loss: LossConfig = field(default_factory=LossConfig)

@@ -28,7 +28,7 @@ from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import SingleFrameNet
 from smal4v.nets.temporal import SequenceNet, build_online_net, predict_sequence, window_starts
 from smal4v.train.config import OnlineTrainConfig
-from smal4v.train.loop import fit, progress, seed_everything, select_device
+from smal4v.train.loop import fit, load_checkpoint, progress, seed_everything, select_device
 from smal4v.train.losses import keypoint_loss, silhouette_loss, temporal_losses, weighted_total
 from smal4v.train.scene import Priors, Scene
 from smal4v.train.schedule import descend, learning_rate_factor, set_learning_rate
@@ -206,3 +206,15 @@ def train_online(
     net.eval()
     preds = predict_sequence(net, data.features.to(device), cfg.window, cfg.stride, cfg.merge).to("cpu")
     return net, preds, history
+
+
+def load_online_net(path: str | Path, parent: SingleFrameNet, model: torch.nn.Module,
+                    features: torch.Tensor) -> tuple[SequenceNet, OnlineTrainConfig]:
+    """A trained per-video network (a ``train_online`` checkpoint, ``models/online/<seq>.pt``)
+    and its settings, rebuilt on its parent and the video's features (N, D): to predict again
+    (another window merge) without training again."""
+    state = load_checkpoint(path)
+    cfg = OnlineTrainConfig.from_dict(state["online_config"], f"online settings in {path}")
+    net = build_online_net(parent, cfg, features, model)
+    net.load_state_dict(state["model"])
+    return net.eval(), cfg

@@ -27,7 +27,8 @@ from smal4v.render import Camera, rasterize_hard
 from smal4v.train.config import NetConfig
 from smal4v.train.datasets import FrameDataset, rehearsal_mix
 from smal4v.train.loop import seed_everything, select_device
-from smal4v.train.online import SequenceData, train_online
+from smal4v.nets.temporal import predict_sequence
+from smal4v.train.online import SequenceData, load_online_net, train_online
 from smal4v.train.refine import refine_sequence
 from smal4v.train.single_frame import load_single_frame_net, predict_single_frame, train_single_frame
 
@@ -258,6 +259,20 @@ def train_online_variant(parent_path: str, data: SequenceData, cfg: Mapping[str,
     with torch.no_grad():
         offsets = net.vertex_offsets()
     return preds.detach(), None if offsets is None else offsets.cpu()
+
+
+def repredict_online_variant(network_path: str, parent_path: str, features_path: str, frames_path: str,
+                             model_spec: str, keypoint_set: str, merge: str, variant: str, out_path: str,
+                             created_by: str) -> None:
+    """Predictions of a trained per-video network with the window merge ``merge`` instead of the
+    one it was trained with: compares merges on the same trained networks, without training."""
+    model = load_model(model_spec)
+    features = torch.as_tensor(artifacts.read_artifact(features_path, "features")["features"])
+    net, cfg = load_online_net(network_path, load_single_frame_net(parent_path, model), model, features)
+    with torch.no_grad():
+        params = predict_sequence(net, features, cfg.window, cfg.stride, merge)
+        offsets = net.vertex_offsets()
+    predictions_artifact(params, frames_path, model_spec, keypoint_set, variant, out_path, created_by, offsets)
 
 
 def refine_variant(predictions_path: str, frames_path: str, annotations_path: str, silhouettes_path: str,
