@@ -56,7 +56,7 @@ def main() -> None:
         "(`all`) and of the frames whose masks were not given (`unseen`); jitter = mean keypoint",
         "acceleration (px/frame^2); mpvpe / pa_mpvpe = vertex error without / after Procrustes alignment",
         "(model units, animal ~1 unit long); joint angle error in degrees. One seed: see",
-        "`benchmarks/results/synthetic.md` for the spread over seeds.",
+        "`benchmarks/results/synthetic_demo_profile.md` for the spread over seeds.",
         "",
         table.to_markdown(floatfmt=".3f"),
         "",

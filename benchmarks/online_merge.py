@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     runs = {}
     for i, results in enumerate(args.results):
         table = score_run(results, args.merges, args.model, args.keypoint_set, args.alphas)
@@ -93,7 +94,6 @@ def main() -> None:
         spread_table(runs, CELLS, variants).to_markdown(),
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
 
