@@ -19,12 +19,11 @@ import torch
 from workflow_runs import git_commit, machine
 
 from smal4v.model import load_keypoint_set, load_model
-from smal4v.nets.temporal import build_online_net, window_starts
+from smal4v.nets.temporal import window_starts
 from smal4v.train.config import OnlineTrainConfig
-from smal4v.train.loop import load_checkpoint, seed_everything
-from smal4v.train.online import adam, window_losses
+from smal4v.train.loop import load_checkpoint
+from smal4v.train.online import fit_view_hypothesis, window_losses
 from smal4v.train.scene import Priors, Scene
-from smal4v.train.schedule import descend
 from smal4v.train.single_frame import load_single_frame_net
 from smal4v.train.stages import online_sequence_data
 
@@ -45,13 +44,8 @@ def hypothesis_losses(results: Path, sequence: str, steps: int) -> list[tuple[fl
     starts, length = window_starts(len(data), cfg.window, cfg.stride), min(cfg.window, len(data))
     out = []
     for k in range(cfg.view_hypotheses):
-        seed_everything(cfg.seed)
-        net = build_online_net(parent, cfg, data.features, model)
-        net.set_root_turn(2 * math.pi * k / cfg.view_hypotheses)
-        opt = adam(net, cfg)
-        for step in range(steps):
-            total, _ = window_losses(net, scene, priors, data, [starts[step % len(starts)]], length, cfg, False, device)
-            descend(net, opt, total, cfg.grad_clip)
+        net = fit_view_hypothesis(parent, model, data, cfg, scene, priors, device, starts, length,
+                                  2 * math.pi * k / cfg.view_hypotheses)
         with torch.no_grad():
             keypoints = sum(float(window_losses(net, scene, priors, data, [s], length, cfg, False, device)[0])
                             for s in starts) / len(starts)

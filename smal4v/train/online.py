@@ -116,6 +116,22 @@ def adam(net: SequenceNet, cfg: OnlineTrainConfig) -> torch.optim.Adam:
                             weight_decay=cfg.weight_decay)
 
 
+def fit_view_hypothesis(
+    parent: SingleFrameNet, model: torch.nn.Module, data: SequenceData, cfg: OnlineTrainConfig, scene: Scene,
+    priors: Priors, device: torch.device, starts: list[int], length: int, angle: float,
+) -> SequenceNet:
+    """A fresh online net with the body turned by ``angle`` radians after the short keypoint-only
+    fit (``cfg.hypothesis_steps`` steps, one window each) that :func:`choose_view` compares."""
+    seed_everything(cfg.seed)
+    net = build_online_net(parent, cfg, data.features, model).to(device)
+    net.set_root_turn(angle)
+    opt = adam(net, cfg)
+    for step in range(cfg.hypothesis_steps):
+        total, _ = window_losses(net, scene, priors, data, [starts[step % len(starts)]], length, cfg, False, device)
+        descend(net, opt, total, cfg.grad_clip)
+    return net
+
+
 def choose_view(
     parent: SingleFrameNet, model: torch.nn.Module, data: SequenceData, cfg: OnlineTrainConfig, scene: Scene,
     priors: Priors, device: torch.device, starts: list[int], length: int,
@@ -129,13 +145,7 @@ def choose_view(
     angles = [2 * math.pi * k / cfg.view_hypotheses for k in range(cfg.view_hypotheses)]
     losses = []
     for angle in angles:
-        seed_everything(cfg.seed)
-        net = build_online_net(parent, cfg, data.features, model).to(device)
-        net.set_root_turn(angle)
-        opt = adam(net, cfg)
-        for step in range(cfg.hypothesis_steps):
-            total, _ = window_losses(net, scene, priors, data, [starts[step % len(starts)]], length, cfg, False, device)
-            descend(net, opt, total, cfg.grad_clip)
+        net = fit_view_hypothesis(parent, model, data, cfg, scene, priors, device, starts, length, angle)
         with torch.no_grad():
             losses.append(sum(float(window_losses(net, scene, priors, data, [s], length, cfg, False, device)[0])
                               for s in starts) / len(starts))

@@ -23,11 +23,11 @@ from smal4v.data.generic_images import read_generic_images
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import build_single_frame_net
+from smal4v.nets.temporal import predict_sequence
 from smal4v.render import Camera, rasterize_hard
 from smal4v.train.config import NetConfig
 from smal4v.train.datasets import FrameDataset, rehearsal_mix
 from smal4v.train.loop import seed_everything, select_device
-from smal4v.nets.temporal import predict_sequence
 from smal4v.train.online import SequenceData, load_online_net, train_online
 from smal4v.train.refine import refine_sequence
 from smal4v.train.single_frame import load_single_frame_net, predict_single_frame, train_single_frame
