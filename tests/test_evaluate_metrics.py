@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -158,6 +159,20 @@ def test_joint_angle_error_degrees_excluding_root():
     a = np.array([[[0, 0, 0], [0, 0, np.radians(350)]]])
     b = np.array([[[0, 0, 0], [0, 0, np.radians(-10)]]])
     assert M.joint_angle_error(a, b) == pytest.approx(0, abs=1e-6)
+
+
+def test_turned_root_errors_name_the_turn_that_undoes_the_error():
+    # true roots: turned 90 deg about the body's up axis (model z) after the predicted ones, so the
+    # hypothesis turning the prediction by +90 deg is exact and the others are 90 / 180 / 90 deg off
+    rng = np.random.default_rng(4)
+    pred = rng.normal(size=(5, 3))
+    c, s = np.cos(np.pi / 2), np.sin(np.pi / 2)
+    turn = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    truth = np.stack([cv2.Rodrigues(cv2.Rodrigues(p)[0] @ turn)[0][:, 0] for p in pred])
+    errors = M.turned_root_errors(pred, truth, [0, np.pi / 2, np.pi, 3 * np.pi / 2])
+    assert errors == pytest.approx([90, 0, 90, 180], abs=1e-6)
+    with pytest.raises(ValueError, match="3 predicted and 5 true"):
+        M.turned_root_errors(pred[:3], truth, [0.0])
 
 
 def test_vertex_error_counts_what_procrustes_removes():

@@ -13,6 +13,7 @@ from smal4v.nets.single_frame import SingleFrameNet
 from smal4v.nets.temporal import (
     OnlineSingleNet,
     TemporalNet,
+    build_online_net,
     merge_window_values,
     merge_windows,
     predict_sequence,
@@ -46,6 +47,28 @@ def test_from_parent_reproduces_parent_per_frame(cls) -> None:
     with torch.no_grad():
         net.heads.pose.bias.add_(1.0)
     assert not torch.allclose(net.heads.pose.bias, parent.heads.pose.bias)
+
+
+@pytest.mark.parametrize("temporal", [True, False])
+def test_fixed_focal_is_the_parents_mean_on_every_frame_and_is_not_trained(temporal: bool) -> None:
+    parent = _parent()
+    feats = torch.randn(10, 12)
+    net = build_online_net(parent, OnlineTrainConfig(temporal=temporal, gru_hidden=8, fixed_focal=True), feats)
+    per_frame = parent.heads(feats).focal  # the parent's focal varies from frame to frame
+    assert per_frame.std() > 1.0
+    with torch.no_grad():
+        expected = 200.0 * math.exp(float(parent.heads.raw(feats)["focal"].mean()))  # geometric mean
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    for _ in range(3):  # a loss that would pull the focal down (and the animal to a point)
+        out = net(feats[None, :6])
+        opt.zero_grad()
+        (out.focal.sum() + out.trans.sum()).backward()
+        opt.step()
+    assert torch.allclose(net(feats[None]).focal, torch.full((1, 10), expected), rtol=1e-5)
+    assert not torch.allclose(net(feats[None]).trans[0], parent.heads(feats).trans, atol=1e-3)  # depth still learns
+    again = build_online_net(parent, OnlineTrainConfig(temporal=temporal, gru_hidden=8, fixed_focal=True), feats[:2])
+    again.load_state_dict(net.state_dict())  # the focal travels with the checkpoint
+    assert torch.allclose(again(feats[None]).focal, net(feats[None]).focal)
 
 
 def test_temporal_correction_trains_and_uses_context() -> None:

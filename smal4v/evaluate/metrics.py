@@ -299,3 +299,16 @@ def joint_angle_error(pred_pose: np.ndarray, gt_pose: np.ndarray, exclude_root: 
         warnings.simplefilter("ignore")
         angles = (rp.inv() * rg).magnitude()
     return float(np.degrees(angles).mean())
+
+
+def turned_root_errors(pred_root: np.ndarray, gt_root: np.ndarray, angles: Sequence[float]) -> list[float]:
+    """Mean geodesic angle (degrees) over frames between the true root rotation and the
+    predicted one turned by each of ``angles`` (radians about the body's up axis, model z, applied
+    after the root as the online view hypotheses are); roots are (N, 3) axis-angle. The smallest
+    entry names the view hypothesis nearest the truth."""
+    pred = Rotation.from_rotvec(np.asarray(pred_root, dtype=np.float64).reshape(-1, 3))
+    gt = Rotation.from_rotvec(np.asarray(gt_root, dtype=np.float64).reshape(-1, 3))
+    if len(pred) != len(gt):
+        raise ValueError(f"turned_root_errors: {len(pred)} predicted and {len(gt)} true roots")
+    return [float(np.degrees(((pred * Rotation.from_rotvec([0.0, 0.0, a])).inv() * gt).magnitude()).mean())
+            for a in angles]

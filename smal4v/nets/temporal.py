@@ -46,12 +46,18 @@ class SequenceNet(nn.Module):
         )
         self.offsets: SurfaceOffsets | None = None
         self.register_buffer("root_turn", torch.eye(3))
+        self.register_buffer("seq_focal", None)  # fix_focal: the video's one raw focal
 
     def set_root_turn(self, angle: float) -> None:
         """Turn the body by ``angle`` radians about its own up axis (model z) after every predicted
         root rotation: a view hypothesis (facing the other way, towards or away from the camera)."""
         c, s = math.cos(angle), math.sin(angle)
         self.root_turn.copy_(torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]))
+
+    def fix_focal(self, raw_focal: torch.Tensor) -> None:
+        """Hold every frame's raw focal (log of focal / the heads' default) at ``raw_focal`` (1,):
+        one camera per video, not trained; per-frame depth then carries the animal's scale."""
+        self.register_buffer("seq_focal", raw_focal.detach().clone().reshape(1).float())
 
     def add_shape_offsets(self, model: nn.Module) -> None:
         """Give the per-sequence shape a free-form part: zero vertex offsets over ``model``'s rest
@@ -86,6 +92,8 @@ class SequenceNet(nn.Module):
                 raw[k] = raw[k] + v  # type: ignore[operator]
         lead = features.shape[:2]
         raw["root_turn"] = self.root_turn
+        if self.seq_focal is not None:
+            raw["focal"] = self.seq_focal.expand(*lead, 1)
         raw["betas"] = self.seq_betas.expand(*lead, -1)
         raw["limb_scale"] = self.seq_limb_scale.expand(*lead, -1) if self.seq_limb_scale is not None else None
         return self.heads.decode(raw)
@@ -145,8 +153,12 @@ class OnlineSingleNet(SequenceNet):
 def build_online_net(parent: SingleFrameNet, config: OnlineTrainConfig, features: torch.Tensor,
                      model: nn.Module | None = None) -> SequenceNet:
     """TemporalNet if ``config.temporal`` else OnlineSingleNet; with ``config.shape_offsets`` the
-    per-sequence shape gets vertex offsets over ``model``'s mesh."""
+    per-sequence shape gets vertex offsets over ``model``'s mesh; with ``config.fixed_focal`` the
+    focal is the parent's mean over ``features``, fixed."""
     net = (TemporalNet if config.temporal else OnlineSingleNet).from_parent(parent, config, features)
+    if config.fixed_focal:
+        with torch.no_grad():
+            net.fix_focal(parent.heads.raw(features.reshape(-1, features.shape[-1]))["focal"].mean(0))  # type: ignore[union-attr]
     if config.shape_offsets:
         if model is None:
             raise ValueError("online.shape_offsets needs the body model")

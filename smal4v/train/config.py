@@ -138,6 +138,8 @@ class OnlineTrainConfig(_Base):
 
     temporal: bool = True
     shape_offsets: bool = False  # per-video vertex offsets in the shape (animals outside the shape space)
+    fixed_focal: bool = False  # one focal per video, the parent's mean, held fixed: depth alone sets the scale, so
+                               # the fit cannot drift to wide-angle, close-up cameras or collapse the animal to a point
     epochs: int = 30
     warmup_epochs: int = 5  # keypoint-only epochs (silhouette weight 0) at the start
     window: int = 16  # longer than the gap between annotated frames (SMAL4V: 8)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,10 +150,14 @@ def choose_view(
         with torch.no_grad():
             losses.append(sum(float(window_losses(net, scene, priors, data, [s], length, cfg, False, device)[0])
                               for s in starts) / len(starts))
-    best = min(range(len(angles)), key=losses.__getitem__)
-    if losses[best] > (1.0 - cfg.view_margin) * losses[0]:
-        best = 0
-    return angles[best], losses
+    return angles[pick_view(losses, cfg.view_margin)], losses
+
+
+def pick_view(losses: Sequence[float], margin: float) -> int:
+    """Index of the view hypothesis with the lowest loss, unless it beats the unturned one
+    (index 0, the parent's facing) by less than ``margin`` (relative): then 0."""
+    best = min(range(len(losses)), key=losses.__getitem__)
+    return 0 if losses[best] > (1.0 - margin) * losses[0] else best
 
 
 def train_online(
