@@ -35,8 +35,9 @@ def test_root_turn_is_a_turn_about_the_body_up_axis():
     assert torch.allclose(axis_angle_to_matrix(net(features).pose[..., 0, :]), before, atol=1e-6)
 
 
-def _choose_for_animal_facing_away(view_margin: float) -> tuple[float, list[float]]:
-    """choose_view on a video whose animal faces opposite to the parent's estimate."""
+def _choose_for_animal_facing_away(view_margin: float, **settings: object) -> tuple[float, list[float]]:
+    """choose_view on a video whose animal faces opposite to the parent's estimate (``settings``
+    override the online config's)."""
     torch.set_num_threads(1)
     model, kps = load_model("procedural"), load_keypoint_set("badja20")
     parent = random_parent(S, D)
@@ -51,7 +52,7 @@ def _choose_for_animal_facing_away(view_margin: float) -> tuple[float, list[floa
     keypoints[np.arange(N) % 3 != 0, :, 2] = 0.0  # every 3rd frame annotated
     data = SequenceData(np.random.default_rng(0).normal(size=(N, D)).astype(np.float32), keypoints, None, S)
     cfg = OnlineTrainConfig.from_dict({"temporal": False, "device": "cpu", "lr": 3e-3, "view_hypotheses": 4,
-                                       "hypothesis_steps": 30, "view_margin": view_margin}, "online")
+                                       "hypothesis_steps": 30, "view_margin": view_margin, **settings}, "online")
     return choose_view(parent, model, data, cfg, Scene(model, kps, S, S), Priors(model, None),
                        torch.device("cpu"), [0, 4], 8)
 
@@ -69,3 +70,11 @@ def test_a_turn_must_beat_the_parents_facing_by_the_margin():
     margin = 1.0 - losses[2] / losses[0]  # what the best turn gains over the unturned fit
     assert _choose_for_animal_facing_away(margin + 0.01)[0] == 0.0
     assert _choose_for_animal_facing_away(margin - 0.01)[0] == math.pi
+
+
+def test_the_temporal_net_can_choose_its_view_with_per_frame_fits():
+    """``hypothesis_net: single``: the GRU network's hypotheses are the per-frame net's fits, exactly."""
+    single = _choose_for_animal_facing_away(0.01)
+    temporal = _choose_for_animal_facing_away(0.01, temporal=True, gru_hidden=8)
+    assert temporal[1] != single[1]  # the GRU's own short fits end elsewhere
+    assert _choose_for_animal_facing_away(0.01, temporal=True, gru_hidden=8, hypothesis_net="single") == single

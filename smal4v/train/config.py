@@ -147,6 +147,8 @@ class OnlineTrainConfig(_Base):
     silhouette_frames: int = 0  # silhouettes rendered per window and step, a random subset (0 = every frame): cheaper steps, more of them
     view_hypotheses: int = 1  # > 1: try the body turned by 360/K degree steps about its up axis, keep the best keypoint fit
     hypothesis_steps: int = 100  # keypoint-only steps of each view hypothesis before choosing
+    hypothesis_net: Literal["same", "single"] = "same"  # the short fits' network: this one, or the per-frame one
+                                                         # without the GRU (online_single's) for every variant
     view_margin: float = 0.01  # a turn must end this much (relative) below the unturned fit's loss: a near tie
                                # keeps the parent's facing (benchmarks/results/online_view_margin.md)
     windows_per_batch: int = 1  # one window per step: more updates for the same rendering (benchmarks/results/online_windows_per_batch.md)

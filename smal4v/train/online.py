@@ -15,6 +15,7 @@ With ``view_hypotheses`` > 1 the body's facing is chosen first by short keypoint
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from collections.abc import Sequence
@@ -122,7 +123,10 @@ def fit_view_hypothesis(
     priors: Priors, device: torch.device, starts: list[int], length: int, angle: float,
 ) -> SequenceNet:
     """A fresh online net with the body turned by ``angle`` radians after the short keypoint-only
-    fit (``cfg.hypothesis_steps`` steps, one window each) that :func:`choose_view` compares."""
+    fit (``cfg.hypothesis_steps`` steps, one window each) that :func:`choose_view` compares; with
+    ``cfg.hypothesis_net: single`` a per-frame net without the GRU."""
+    if cfg.hypothesis_net == "single":
+        cfg = dataclasses.replace(cfg, temporal=False)
     seed_everything(cfg.seed)
     net = build_online_net(parent, cfg, data.features, model).to(device)
     net.set_root_turn(angle)
