@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from online_camera import parent_turn_errors
 from workflow_runs import git_commit, machine
 
-from smal4v.data.artifacts import read_artifact
-from smal4v.evaluate.metrics import turned_root_errors
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.temporal import window_starts
 from smal4v.train.config import OnlineTrainConfig
@@ -65,15 +64,6 @@ def hypothesis_losses(results: Path, sequence: str, variant: str, steps: int) ->
     return out, cfg.view_margin, seconds
 
 
-def truth_errors(results: Path, sequence: str, turns: int) -> list[float]:
-    """Mean angle (degrees) between the true root and the parent's turned by each of ``turns``
-    evenly spaced body turns."""
-    seq_dir = results / "sequences" / sequence
-    parent = read_artifact(seq_dir / "predictions_parent.h5", "predictions", ["pose"])["pose"]
-    truth = read_artifact(seq_dir / "ground_truth.h5", "ground_truth", ["pose"])["pose"]
-    return turned_root_errors(parent[:, 0], truth[:, 0], [2 * math.pi * k / turns for k in range(turns)])
-
-
 def test_sequences(results: Path, variant: str) -> list[str]:
     """The videos of a run that have a trained ``variant`` network."""
     return sorted(p.stem for p in (results / "models" / variant).glob("*.pt"))
@@ -96,7 +86,7 @@ def main() -> None:
     right: dict[int, list[bool]] = {s: [] for s in args.steps}
     for results in args.results:
         for sequence in args.sequence or test_sequences(results, args.variant):
-            errors = truth_errors(results, sequence, 4)
+            errors = parent_turn_errors(results / "sequences" / sequence)
             nearest = int(np.argmin(errors))
             for steps in args.steps:
                 losses, margin, seconds = hypothesis_losses(results, sequence, args.variant, steps)
