@@ -163,6 +163,21 @@ def test_global_rotation_turns_about_rest_root_joint(data):
     np.testing.assert_allclose(posed, (rest.numpy() - root) @ R.T + root, atol=1e-9)
 
 
+def test_rest_joints_are_the_pivots_of_the_root_rotation(data):
+    """rest_joints (no skinning) = the regressor on the shaped template, and the root turns about joint 0."""
+    model = AnimalModel.from_data(data, dtype=torch.float64)
+    betas = torch.randn(2, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    shaped = torch.as_tensor(data.v_template) + torch.einsum("bk,kvc->bvc", betas, torch.as_tensor(data.shapedirs[:5]))
+    expected = torch.einsum("jv,bvc->bjc", torch.as_tensor(data.J_regressor), shaped)
+    torch.testing.assert_close(model.rest_joints(betas), expected, atol=1e-6, rtol=0)
+    pose = torch.zeros(2, 35, 3, dtype=torch.float64)
+    pose[:, 0] = torch.tensor([0.4, 1.2, -0.5])
+    pivot = model.rest_joints(betas)[:, 0]
+    turned = model(betas, pose).vertices
+    R = torch.as_tensor(Rotation.from_rotvec(pose[0, 0].numpy()).as_matrix())
+    torch.testing.assert_close(turned, (shaped - pivot[:, None]) @ R.T + pivot[:, None], atol=1e-6, rtol=0)
+
+
 def subtree(parents: list[int], j: int) -> set[int]:
     out = {j}
     for c in range(len(parents)):

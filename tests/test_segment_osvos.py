@@ -15,7 +15,7 @@ from smal4v.data import artifacts
 from smal4v.evaluate.metrics import iou_per_frame, silhouette_scores
 from smal4v.segment import combine, osvos
 from smal4v.segment.cli_densify import read_mask_folder
-from smal4v.segment.densify import METHODS, densify_sequence
+from smal4v.segment.densify import METHODS, densify_sequence, method_params
 from smal4v.segment.flow import densify_nearest
 from smal4v.segment.osvos_evaluate import evaluate_silhouettes
 from smal4v.segment.osvos_net import OsvosNet, balanced_bce, prior_logit_shift
@@ -199,7 +199,7 @@ def test_densify_stage_and_scoring_through_artifacts(tmp_path, parent):
     assert {"flow", "osvos", "osvos+flow"} <= set(METHODS)
     cfg = {"method": "osvos+flow", "osvos": {**FAST, "parent": parent}, "flow": {"progress": False}}
     densify_sequence(tmp_path / "frames.h5", tmp_path / "annotations.h5", tmp_path / "sil.h5",
-                     {"method": "osvos+flow", "osvos+flow": combine.method_params(cfg, "osvos+flow")})
+                     {"method": "osvos+flow", "osvos+flow": method_params(cfg, "osvos+flow")})
     table = evaluate_silhouettes("seq", tmp_path / "sil.h5", tmp_path / "annotations.h5", tmp_path / "gt.h5")
     pred = artifacts.read_artifact(tmp_path / "sil.h5", "silhouettes", ["masks"])["masks"]
     assert list(table["variant"]) == ["densify_osvos+flow"] * 2 and list(table["split"]) == ["heldout"] * 2

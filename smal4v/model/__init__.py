@@ -8,16 +8,29 @@ or a :class:`ModelData` ``.npz``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from smal4v.model.animal_model import AnimalModel, ModelOutput
 from smal4v.model.keypoints import KeypointSet, load_keypoint_set
 from smal4v.model.model_data import ModelData
+
+if TYPE_CHECKING:
+    import torch
+
+    from smal4v.model.animal_model import AnimalModel, ModelOutput
 
 __all__ = ["AnimalModel", "ModelOutput", "ModelData", "KeypointSet", "load_keypoint_set", "load_model", "load_model_data"]
 
 _SMAL_DATA_PREFIX = ("my_smpl_", "my_smpl_data_")
+
+
+def __getattr__(name: str) -> Any:
+    """``AnimalModel`` and ``ModelOutput`` load torch on first use, so that jobs which only read
+    keypoint sets or model data (the annotation importers) skip torch's 2 s import."""
+    if name in ("AnimalModel", "ModelOutput"):
+        from smal4v.model import animal_model
+
+        return getattr(animal_model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def smal_data_sibling(path: Path) -> Path | None:
@@ -65,5 +78,7 @@ def load_model_data(spec: str | Path = "procedural") -> ModelData:
 
 def load_model(spec: str | Path = "procedural", device: str | torch.device | None = None) -> AnimalModel:
     """Build the :class:`AnimalModel` named by ``spec``, optionally moved to ``device``."""
+    from smal4v.model.animal_model import AnimalModel
+
     model = AnimalModel.from_data(load_model_data(spec))
     return model.to(device) if device is not None else model

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 import yaml
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch stays unimported for the annotation importers (2 s per workflow job)
+    import torch
+
     from smal4v.model.animal_model import AnimalModel, ModelOutput
 
 __all__ = ["KeypointSet", "load_keypoint_set", "keypoint_set_path", "KEYPOINT_DIR"]
@@ -63,6 +64,8 @@ class KeypointSet:
                         f"which model {getattr(model, 'source', '')!r} does not have"
                     )
                 ids.append(model.point_index(point))
+            import torch
+
             cached = self._cache[key] = torch.as_tensor(ids, dtype=torch.long, device=device)
         return cached
 

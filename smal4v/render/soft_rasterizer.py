@@ -117,6 +117,9 @@ _COMPILED: _Kernels | None = None
 def _compiled_kernels() -> _Kernels:
     global _COMPILED
     if _COMPILED is None:
+        import torch._inductor.config as inductor_config  # deterministic_kernels() leaves this flag to us
+
+        inductor_config.deterministic = torch.are_deterministic_algorithms_enabled()
         _COMPILED = _Kernels(torch.compile(_pair_forward, dynamic=True),
                              torch.compile(_pair_backward, dynamic=True))
     return _COMPILED

@@ -74,18 +74,16 @@ def _settings(a: argparse.Namespace) -> dict[str, Any]:
 
 def run_densify(a: argparse.Namespace) -> int:
     """Handler of ``smal4v densify``."""
-    from smal4v.segment.combine import method_params
-    from smal4v.segment.densify import METHODS
+    from smal4v.segment.densify import densifier, method_params
 
     video = read_frame_folder(a.frames_dir)
     masks, given = read_mask_folder(a.masks_dir, video.names, video.frames.shape[1:3])
     cfg = _settings(a)
     method = a.method or cfg.get("method", "propagate")
-    if method not in METHODS:
-        raise ValueError(f"--method {method!r} is not one of {sorted(METHODS)}")
+    densify = densifier(method)
     if method != "flow" and not cfg["osvos"].get("parent") and not cfg["segmenter"].get("module"):
         print("smal4v densify: no --parent given; fine-tuning OSVOS from random weights (less accurate)")
-    out, probs = METHODS[method](video.frames, masks, given, method_params(cfg, method))
+    out, probs = densify(video.frames, masks, given, method_params(cfg, method))
     out_dir = Path(a.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, m in zip(video.names, out):

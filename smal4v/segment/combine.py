@@ -77,14 +77,3 @@ def densify_osvos_flow(frames: np.ndarray, masks: np.ndarray, given: np.ndarray,
     _, flow_u8 = densify_flow(frames, masks, given, pf)
     prob = fuse(p_osvos, flow_u8.astype(np.float32) / 255.0, given, fusion)
     return finish(prob, masks, given, po.mask_params())
-
-
-def method_params(cfg: Mapping[str, Any], method: str) -> dict[str, Any]:
-    """The params a densification method takes, from the ``silhouettes`` config subtree:
-    ``cfg["flow"]`` for ``flow``; ``{"propagate", "segmenter", "osvos"}`` for ``propagate``;
-    ``{"osvos", "flow", "fusion"}`` sections for the OSVOS methods."""
-    if method == "flow":
-        return dict(cfg.get("flow") or {})
-    if method == "propagate":
-        return {k: dict(cfg.get(k) or {}) for k in ("propagate", "segmenter", "osvos")}
-    return {k: dict(cfg.get(k) or {}) for k in ("osvos", "flow", "fusion")}

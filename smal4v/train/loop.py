@@ -42,9 +42,23 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        deterministic_kernels()
         if torch.backends.cudnn.is_available():
             torch.backends.cudnn.benchmark = False
+
+
+def deterministic_kernels() -> None:
+    """Ask torch for deterministic kernels (warn where none exists).
+
+    ``torch.use_deterministic_algorithms`` also sets the inductor's flag and imports the inductor
+    for it: 2-3 s in every training process on a 2-core machine, for a flag that only
+    ``torch.compile`` reads. The flag is set here only when the inductor is already loaded;
+    :func:`smal4v.render.soft_rasterizer` sets it when it compiles.
+    """
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def select_device(name: str = "auto") -> torch.device:

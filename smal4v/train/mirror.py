@@ -41,8 +41,7 @@ class Mirror:
     def trans(self, trans: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
         """Camera translation of the mirror image: ``F t + (F - I) j0`` with j0 the rest root joint."""
         device = self.model.faces.device
-        rest = torch.zeros(betas.shape[0], self.model.num_joints, 3, device=device)
-        root_joint = self.model(betas.float().to(device), rest).joints[:, 0].to(trans)
+        root_joint = self.model.rest_joints(betas.float().to(device))[:, 0].to(trans)
         out = trans.clone()
         out[:, 0] = -trans[:, 0] - 2.0 * root_joint[:, 0]
         return out
