@@ -58,7 +58,7 @@ rule train_c2f_stage2:
         device=config["device"],
     log:
         f"{RESULTS}/logs/train_c2f_stage2.log",
-    threads: 2
+    threads: 1  # runs beside the per-video training, which keeps every core busy (2 threads: 1.5x, not 2x)
     resources:
         mem_mb=8000,
         runtime=240,
