@@ -80,7 +80,7 @@ def run_densify(a: argparse.Namespace) -> int:
     masks, given = read_mask_folder(a.masks_dir, video.names, video.frames.shape[1:3])
     cfg = _settings(a)
     method = a.method or cfg.get("method", "propagate")
-    densify = densifier(method)
+    densify = densifier(method, "--method")
     if method != "flow" and not cfg["osvos"].get("parent") and not cfg["segmenter"].get("module"):
         print("smal4v densify: no --parent given; fine-tuning OSVOS from random weights (less accurate)")
     out, probs = densify(video.frames, masks, given, method_params(cfg, method))

@@ -24,10 +24,11 @@ METHODS: dict[str, str] = {"flow": "smal4v.segment.flow:densify_flow", "osvos": 
 (a 2 s import in every densification job otherwise)."""
 
 
-def densifier(method: str) -> Densifier:
-    """The function of densification method ``method`` (ValueError naming the known ones)."""
+def densifier(method: str, setting: str = "silhouettes.method") -> Densifier:
+    """The function of densification method ``method``; ValueError naming ``setting`` (where the
+    name came from) and the known methods."""
     if method not in METHODS:
-        raise ValueError(f"silhouettes.method {method!r} is not one of {sorted(METHODS)}")
+        raise ValueError(f"{setting} {method!r} is not one of {sorted(METHODS)}")
     module, function = METHODS[method].split(":")
     return getattr(importlib.import_module(module), function)
 
