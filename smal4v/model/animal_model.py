@@ -161,17 +161,14 @@ class AnimalModel(nn.Module):
         B, nb = betas.shape
         if nb > self.num_betas:
             raise ValueError(f"got {nb} betas, model {self.source!r} has {self.num_betas}")
-        dtype, V = betas.dtype, self.num_vertices
-        shapedirs = self.shapedirs[:nb] if self.shapedirs.dtype == dtype else self.shapedirs[:nb].to(dtype)
-        template = self.v_template if self.v_template.dtype == dtype else self.v_template.to(dtype)
-        v_shaped = template + (betas @ shapedirs.reshape(nb, V * 3)).reshape(B, V, 3)
+        dtype, V = betas.dtype, self.num_vertices  # .to(dtype) returns the buffer itself when it matches
+        v_shaped = self.v_template.to(dtype) + (betas @ self.shapedirs[:nb].to(dtype).reshape(nb, V * 3)).reshape(B, V, 3)
         return v_shaped if delta_v is None else v_shaped + delta_v
 
     def rest_joints(self, betas: torch.Tensor) -> torch.Tensor:
         """Joints (B, J, 3) of the rest-pose mesh of ``betas``: the pivots of the joint rotations
         (the root rotation turns the body about joint 0), without skinning a posed mesh."""
-        J_reg = self.J_regressor if self.J_regressor.dtype == betas.dtype else self.J_regressor.to(betas.dtype)
-        return _apply_per_vertex(J_reg, self.shaped_vertices(betas))
+        return _apply_per_vertex(self.J_regressor.to(betas.dtype), self.shaped_vertices(betas))
 
     def forward(
         self,
@@ -190,11 +187,7 @@ class AnimalModel(nn.Module):
         B = betas.shape[0]
         dtype = betas.dtype
         V, J = self.num_vertices, self.num_joints
-
-        def buf(t: torch.Tensor) -> torch.Tensor:
-            return t if t.dtype == dtype else t.to(dtype)
-
-        J_reg, weights = buf(self.J_regressor), buf(self.weights)
+        J_reg, weights = self.J_regressor.to(dtype), self.weights.to(dtype)
         # 1. shape blend
         v_shaped = self.shaped_vertices(betas, delta_v)
         # 2. joints of the shaped rest mesh
@@ -205,12 +198,12 @@ class AnimalModel(nn.Module):
         if self.has_pose_blend:
             eye = torch.eye(3, dtype=dtype, device=R.device)
             feat = (R[:, 1:] - eye).reshape(B, (J - 1) * 9)
-            v_posed = v_shaped + (feat @ buf(self.posedirs).reshape((J - 1) * 9, V * 3)).reshape(B, V, 3)
+            v_posed = v_shaped + (feat @ self.posedirs.to(dtype).reshape((J - 1) * 9, V * 3)).reshape(B, V, 3)
         else:
             v_posed = v_shaped
         # 5. kinematic chain: G_i = G_parent [S_p^-1 R_i S_i | J_i - J_p]
         if limb_scale is not None:
-            scale = torch.exp(limb_scale.to(dtype) @ buf(self.limb_mask)).reshape(B, J, 3)
+            scale = torch.exp(limb_scale.to(dtype) @ self.limb_mask.to(dtype)).reshape(B, J, 3)
             parents = self.parents.clamp_min(0)
             parent_scale = torch.where((self.parents < 0)[None, :, None], torch.ones_like(scale), scale[:, parents])
             R = R * scale[:, :, None, :] / parent_scale[:, :, :, None]
