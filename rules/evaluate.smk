@@ -14,6 +14,7 @@ rule predict:
         definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         device=config["device"],
+        fit=config["keypoint_fit"],
     log:
         f"{RESULTS}/logs/predict/{{seq}}_{{variant}}.log",
     threads: 1

@@ -1,4 +1,5 @@
-"""SingleFrameNet: crop -> SMALParams (the ``base`` and ``parent`` networks)."""
+"""SingleFrameNet: crop -> SMALParams (the ``base`` and ``parent`` networks), and with
+``keypoint_head`` also 2D keypoint detections (:mod:`smal4v.nets.keypoint_head`)."""
 
 from __future__ import annotations
 
@@ -10,24 +11,34 @@ from torch import nn
 
 from smal4v.nets.encoder import ImageEncoder
 from smal4v.nets.heads import SMALHeads, default_translation
+from smal4v.nets.keypoint_head import DetectedKeypoints, KeypointHead
 from smal4v.nets.params import SMALParams
 from smal4v.train.config import NetConfig
 
 
 class SingleFrameNet(nn.Module):
-    """Image encoder followed by parameter heads."""
+    """Image encoder followed by parameter heads (and optionally a 2D keypoint head)."""
 
-    def __init__(self, encoder: ImageEncoder, heads: SMALHeads, config: NetConfig | None = None) -> None:
+    def __init__(self, encoder: ImageEncoder, heads: SMALHeads, config: NetConfig | None = None,
+                 keypoint_head: KeypointHead | None = None) -> None:
         super().__init__()
         if heads.feature_dim != encoder.feature_dim:
             raise ValueError(f"heads expect {heads.feature_dim}-d features, encoder gives {encoder.feature_dim}")
         self.encoder = encoder
         self.heads = heads
         self.config = config or NetConfig()
+        self.keypoint_head = keypoint_head
 
     def forward(self, images: torch.Tensor) -> SMALParams:
         """images (B, 3, S, S) float [0,1] or uint8 -> SMALParams with batch (B,)."""
         return self.heads(self.encoder(images))
+
+    def forward_with_keypoints(self, images: torch.Tensor) -> tuple[SMALParams, DetectedKeypoints]:
+        """The parameters and the keypoint head's detections from one pass of the encoder."""
+        if self.keypoint_head is None:
+            raise ValueError("this network has no keypoint head (network.keypoint_head: false)")
+        out = self.encoder.forward_features(images)
+        return self.heads(out.feature), self.keypoint_head(out.maps, images.shape[-1])
 
 
 def family_mean(model: nn.Module, name: str | None, num_betas: int) -> np.ndarray | None:
@@ -61,5 +72,11 @@ def build_single_frame_net(config: NetConfig | dict[str, Any], model: nn.Module)
         init_std=cfg.init_std,
         view_bins=cfg.view_bins,
     )
-    return SingleFrameNet(ImageEncoder(cfg.backbone, cfg.pretrained, cfg.feature_dim, cfg.spatial_grid, cfg.spatial_channels,
-                                         cfg.input_size), heads, cfg)
+    encoder = ImageEncoder(cfg.backbone, cfg.pretrained, cfg.feature_dim, cfg.spatial_grid, cfg.spatial_channels,
+                           cfg.input_size)
+    keypoint_head = None
+    if cfg.keypoint_head:
+        if cfg.num_keypoints < 1:
+            raise ValueError("network.keypoint_head needs num_keypoints (the keypoint set's size) to build the head")
+        keypoint_head = KeypointHead(encoder.map_channels, cfg.num_keypoints, cfg.keypoint_head_width)
+    return SingleFrameNet(encoder, heads, cfg, keypoint_head)

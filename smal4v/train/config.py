@@ -26,6 +26,8 @@ LOSS_TERMS: tuple[str, ...] = (
     "root_matrix",  # the same for the root (global) rotation alone
     "view",  # cross-entropy of the true azimuth bin (network.view_bins > 0)
     "interpolated_keypoints",  # online: keypoints vs the training keypoints interpolated in time (soft targets)
+    "detected_keypoints",  # network.keypoint_head: its heatmap keypoints vs the 2D keypoints (as "keypoints")
+    "keypoint_visibility",  # network.keypoint_head: binary cross-entropy of its visibility logits
     "trans",  # MSE on camera translation
     "focal",  # squared log-ratio of focal lengths
     "vertices",  # mean L2 vertex distance (camera frame)
@@ -80,6 +82,9 @@ class NetConfig(_Base):
     root_rotation: list[float] = field(default_factory=lambda: list(DEFAULT_ROOT_ROTATION))  # side view (nets/heads.py)
     init_std: float = 1e-3  # N(0, init_std) init of head weights and bias noise
     view_bins: int = 0  # > 0: which way the animal faces is classified into this many azimuth bins (nets/heads.py)
+    keypoint_head: bool = False  # also detect 2D keypoints as heatmaps (nets/keypoint_head.py), for keypoint_fit
+    keypoint_head_width: int = 64  # channels of that head
+    num_keypoints: int = 0  # the keypoint set's size; filled in when a network with keypoint_head is built for training
 
 
 @dataclass
@@ -101,7 +106,8 @@ class AugmentConfig(_Base):
 
 
 def _single_weights() -> dict[str, float]:
-    return {k: 0.0 for k in LOSS_TERMS} | {"keypoints": 10.0, "silhouette": 10.0, "pose_prior": 1e-3, "shape_prior": 1e-3}
+    return {k: 0.0 for k in LOSS_TERMS} | {"keypoints": 10.0, "silhouette": 10.0, "pose_prior": 1e-3, "shape_prior": 1e-3,
+                                            "detected_keypoints": 10.0, "keypoint_visibility": 1.0}
 
 
 def _online_weights() -> dict[str, float]:
@@ -130,6 +136,21 @@ class SingleFrameTrainConfig(_Base):
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     weights: dict[str, float] = field(default_factory=_single_weights)
+
+
+def _keypoint_fit_weights() -> dict[str, float]:
+    return {k: 0.0 for k in LOSS_TERMS} | {"keypoints": 10.0, "pose_prior": 0.02, "joint_limits": 1.0, "shape_prior": 0.01}
+
+
+@dataclass
+class KeypointFitConfig(_Base):
+    """Per-frame fit of a single-frame network's parameters to its keypoint head's detections
+    (``keypoint_fit``; smal4v/train/keypoint_fit.py). ``pose_matrix`` / ``betas`` / ``trans``
+    weights pull towards the network's own estimate."""
+
+    steps: int = 0  # Adam steps over all frames at once; 0 = predictions as the network regresses them
+    lr: float = 0.01
+    weights: dict[str, float] = field(default_factory=_keypoint_fit_weights)
 
 
 @dataclass

@@ -9,7 +9,9 @@ METHOD.md 8.5) or a Tversky index per image; temporal terms use the same normali
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
+from smal4v.nets.keypoint_head import DetectedKeypoints
 from smal4v.nets.params import SMALParams
 from smal4v.model.rotations import axis_angle_to_matrix, geodesic_angle
 
@@ -29,6 +31,16 @@ def keypoint_loss(pred: torch.Tensor, target: torch.Tensor, image_size: float, k
     else:
         raise ValueError(f"unknown keypoint loss {kind!r}; use 'l1' or 'mse'")
     return (err * vis).sum() / vis.sum().clamp_min(1.0)
+
+
+def detection_losses(detected: DetectedKeypoints, target: torch.Tensor, image_size: float,
+                     kind: str = "l1") -> dict[str, torch.Tensor]:
+    """The keypoint head's terms against (B, K, 3) targets: ``detected_keypoints`` (as
+    :func:`keypoint_loss`, on the visible keypoints) and ``keypoint_visibility`` (binary
+    cross-entropy of its visibility logits against visible > 0)."""
+    seen = (target[..., 2] > 0).to(detected.visibility_logits)
+    return {"detected_keypoints": keypoint_loss(detected.xy, target, image_size, kind),
+            "keypoint_visibility": F.binary_cross_entropy_with_logits(detected.visibility_logits, seen)}
 
 
 def silhouette_loss(

@@ -18,13 +18,15 @@ from torch import nn
 from smal4v.model.rotations import axis_angle_to_matrix
 from smal4v.nets.encoder import crops_to_tensor
 from smal4v.nets.heads import SMALHeads, view_bin_of
+from smal4v.nets.keypoint_head import DetectedKeypoints
 from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import SingleFrameNet, build_single_frame_net
 from smal4v.train.config import AugmentConfig, NetConfig, SingleFrameTrainConfig
 from smal4v.train.datasets import Batch, FrameDataset
 from smal4v.train.loop import (fit, load_checkpoint, load_model_weights, progress, seed_everything, select_device,
                                set_train_mode)
-from smal4v.train.losses import keypoint_loss, parameter_losses, silhouette_loss, vertex_loss, weighted_total
+from smal4v.train.losses import (detection_losses, keypoint_loss, parameter_losses, silhouette_loss, vertex_loss,
+                                 weighted_total)
 from smal4v.train.mirror import Mirror
 from smal4v.train.scene import Priors, Scene
 from smal4v.train.schedule import descend, learning_rate_factor, set_learning_rate
@@ -74,12 +76,14 @@ def batch_losses(
     """Forward one batch and return (weighted total, logged weighted terms)."""
     w = cfg.weights
     has_gt = batch.gt is not None and any(w.get(k, 0) > 0 for k in GT_3D_TERMS)
-    params, view_term = _predict(net, batch, has_gt)
+    params, view_term, detected = _predict(net, batch, has_gt)
     need_sil = w.get("silhouette", 0) > 0 and batch.masks is not None
     sc = scene(params, silhouette=need_sil)
     terms: dict[str, torch.Tensor] = {}
     if batch.keypoints is not None:
         terms["keypoints"] = keypoint_loss(sc.keypoints, batch.keypoints, scene.image_size, cfg.loss.keypoint_loss)
+    if detected is not None and batch.keypoints is not None:
+        terms.update(detection_losses(detected, batch.keypoints, scene.image_size, cfg.loss.keypoint_loss))
     if need_sil:
         terms["silhouette"] = silhouette_loss(
             sc.silhouette, scene.resize_masks(batch.masks), batch.mask_valid,  # type: ignore[arg-type]
@@ -98,14 +102,18 @@ def batch_losses(
     return weighted_total(terms, w)
 
 
-def _predict(net: SingleFrameNet, batch: Batch, with_truth: bool) -> tuple[SMALParams, torch.Tensor | None]:
-    """The batch's predictions and, for heads with view bins and a batch with 3D truth, the
-    view-bin loss (the true bin then decides the root rotation: teacher forcing)."""
+def _predict(net: SingleFrameNet, batch: Batch, with_truth: bool) -> tuple[SMALParams, torch.Tensor | None,
+                                                                           DetectedKeypoints | None]:
+    """The batch's predictions; for heads with view bins and a batch with 3D truth, the view-bin
+    loss (the true bin then decides the root rotation: teacher forcing); the keypoint head's
+    detections if the network has one."""
+    out = net.encoder.forward_features(batch.images)
+    detected = None if net.keypoint_head is None else net.keypoint_head(out.maps, batch.images.shape[-1])
     if not (with_truth and net.heads.view_bins > 0):
-        return net(batch.images), None
-    raw = net.heads.raw(net.encoder(batch.images))
+        return net.heads(out.feature), None, detected
+    raw = net.heads.raw(out.feature)
     view = view_bin_loss(net.heads, raw, batch)
-    return net.heads.decode(raw), view
+    return net.heads.decode(raw), view, detected
 
 
 def view_bin_loss(heads: SMALHeads, raw: dict[str, torch.Tensor | None], batch: Batch) -> torch.Tensor:
@@ -201,13 +209,31 @@ def predict_single_frame(
     net: SingleFrameNet, crops: np.ndarray | torch.Tensor, batch_size: int = 32, device: str | torch.device | None = None
 ) -> SMALParams:
     """Eval-mode predictions for crops (N, S, S, 3) uint8/float -> SMALParams (N,) on CPU."""
+    return SMALParams.cat(_in_eval_mode(net, net, crops, batch_size, device))
+
+
+@torch.no_grad()
+def detect_single_frame(
+    net: SingleFrameNet, crops: np.ndarray | torch.Tensor, batch_size: int = 32, device: str | torch.device | None = None
+) -> tuple[SMALParams, DetectedKeypoints]:
+    """As :func:`predict_single_frame`, with the keypoint head's detections (N, K) on CPU."""
+    outs = _in_eval_mode(net, net.forward_with_keypoints, crops, batch_size, device)
+    return (SMALParams.cat([params for params, _ in outs]),
+            DetectedKeypoints(torch.cat([d.xy for _, d in outs]), torch.cat([d.visibility_logits for _, d in outs])))
+
+
+def _in_eval_mode(net: SingleFrameNet, forward: Any, crops: np.ndarray | torch.Tensor, batch_size: int,
+                  device: str | torch.device | None) -> list[Any]:
+    """``forward`` (the network or one of its methods) on batches of crops in eval mode, outputs
+    moved to the CPU; restores the network's train/eval mode."""
     device = device or next(net.parameters()).device
     was = net.training
     net.eval()
     outs = []
     try:
         for i in range(0, len(crops), batch_size):
-            outs.append(net(crops_to_tensor(crops[i : i + batch_size]).to(device)).detach().to("cpu"))
+            out = forward(crops_to_tensor(crops[i : i + batch_size]).to(device))
+            outs.append(out.to("cpu") if isinstance(out, SMALParams) else tuple(o.to("cpu") for o in out))
     finally:
         net.train(was)
-    return SMALParams.cat(outs)
+    return outs

@@ -25,12 +25,14 @@ from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.nets.temporal import predict_sequence
 from smal4v.render import Camera, rasterize_hard
-from smal4v.train.config import NetConfig
+from smal4v.train.config import KeypointFitConfig, NetConfig
 from smal4v.train.datasets import FrameDataset, rehearsal_mix
+from smal4v.train.keypoint_fit import fit_to_detections
 from smal4v.train.loop import seed_everything, select_device
 from smal4v.train.online import SequenceData, load_online_net, train_online
 from smal4v.train.refine import refine_sequence
-from smal4v.train.single_frame import load_single_frame_net, predict_single_frame, train_single_frame
+from smal4v.train.scene import Priors, Scene
+from smal4v.train.single_frame import detect_single_frame, load_single_frame_net, predict_single_frame, train_single_frame
 
 
 def _with_run_settings(cfg: Mapping[str, Any], seed: int, device: str) -> dict[str, Any]:
@@ -164,13 +166,15 @@ def train_network(dataset: FrameDataset, network_cfg: Mapping[str, Any], train_c
     model = load_model(model_spec)
     cfg = _with_run_settings(train_cfg, seed, device)
     seed_everything(int(seed))  # the fresh network's initial weights come from this seed
+    kps = load_keypoint_set(keypoint_set)
     if init is not None:
         net = load_single_frame_net(init, model)
     else:
-        net = build_single_frame_net(NetConfig.from_dict(dict(network_cfg), "network"), model)
+        net_cfg = NetConfig.from_dict(dict(network_cfg), "network")
+        net_cfg.num_keypoints = len(kps.names) if net_cfg.keypoint_head else 0
+        net = build_single_frame_net(net_cfg, model)
     work_dir = Path(f"{out_model}.work")
-    train_single_frame(net, model, None, dataset, cfg, work_dir, init_checkpoint=None,
-                       keypoint_set=load_keypoint_set(keypoint_set))
+    train_single_frame(net, model, None, dataset, cfg, work_dir, init_checkpoint=None, keypoint_set=kps)
     _save_network(work_dir, out_model, out_losses, out_curve)
     shutil.rmtree(work_dir)
 
@@ -235,11 +239,22 @@ def predictions_artifact(params: SMALParams, frames_path: str, model_spec: str, 
 
 
 def predict_variant(network_path: str, frames_path: str, model_spec: str, keypoint_set: str, variant: str, device: str,
-                    out_path: str, created_by: str) -> None:
-    """Predictions of a single-frame network (``base`` or ``parent``) on every frame of a video."""
-    net = load_single_frame_net(network_path, load_model(model_spec)).to(select_device(device))
+                    out_path: str, created_by: str, fit_cfg: Mapping[str, Any] | None = None) -> None:
+    """Predictions of a single-frame network (``base`` or ``parent``) on every frame of a video,
+    fitted to its keypoint head's detections when ``fit_cfg`` (``keypoint_fit``) has steps."""
+    model = load_model(model_spec)
+    net = load_single_frame_net(network_path, model).to(select_device(device))
+    fit = KeypointFitConfig.from_dict(dict(fit_cfg or {}), "keypoint_fit")
+    if fit.steps > 0 and net.keypoint_head is None:
+        raise ValueError(f"keypoint_fit.steps is {fit.steps} but {network_path} has no keypoint head: train it with "
+                         "network.keypoint_head: true, or set keypoint_fit.steps: 0")
     crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
-    params = predict_single_frame(net, crops).detach()
+    if fit.steps <= 0:
+        params = predict_single_frame(net, crops)
+    else:
+        params, detected = detect_single_frame(net, crops)
+        scene = Scene(model, load_keypoint_set(keypoint_set), crops.shape[1])
+        params = fit_to_detections(params, detected, scene, Priors(model, net.config.shape_family), fit)
     predictions_artifact(params, frames_path, model_spec, keypoint_set, variant, out_path, created_by)
 
 

@@ -1,0 +1,128 @@
+"""Benchmark: the single-frame networks' keypoint head and the fit to its detections, on held-out synthetic videos.
+
+    python benchmarks/keypoint_head.py --run RUN --reference REF [--steps 0 100] [--out FILE]
+
+``RUN`` is a workflow results folder whose base and parent were trained with
+``network.keypoint_head: true``; ``REF`` the same seed's run without the head (same data, e.g. a
+seed of ``benchmarks/synthetic.py``). For every test video of ``RUN`` it scores, for base and
+parent: the run's predictions fitted to the detections for each ``--steps`` (0 = the
+parameters as regressed; :func:`smal4v.train.stages.predict_variant`), the detections
+themselves, and REF's predictions. PCK (sqrt area) on every frame whose keypoints training did
+not see and IoU on the frames whose masks were not given, as ``evaluate`` scores them; means
+over the videos. Writes benchmarks/results/keypoint_head.md (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from workflow_runs import ROOT, git_commit, machine
+
+from smal4v.data.annotations import SPLIT_TRAIN
+from smal4v.data.artifacts import read_artifact
+from smal4v.data.cropping import crop_to_original
+from smal4v.evaluate import metrics
+from smal4v.evaluate.stage import evaluate_sequence
+from smal4v.model import load_keypoint_set, load_model
+from smal4v.train.single_frame import detect_single_frame, load_single_frame_net
+from smal4v.train.stages import predict_variant
+
+CELLS = [("pck@0.1_sqrt_area", "unseen"), ("pck@0.15_sqrt_area", "unseen"), ("iou", "unseen")]
+
+
+def detection_scores(network: Path, seq: Path, model: torch.nn.Module) -> dict[tuple[str, str], float]:
+    """PCK of the keypoint head's detections themselves (in original pixels) on the unseen frames."""
+    fr = read_artifact(seq / "frames.h5", "frames", ["crops", "crop_boxes"])
+    ann = read_artifact(seq / "annotations.h5", "annotations", ["keypoint_split"])
+    gt = read_artifact(seq / "ground_truth.h5", "ground_truth", ["keypoints", "masks", "has_mask"])
+    xy = detect_single_frame(load_single_frame_net(network, model), fr["crops"])[1].xy.numpy()
+    xy = crop_to_original(xy, fr["crop_boxes"][:, None, :], fr["crops"].shape[1])
+    norm = metrics.mask_area_norm(gt["masks"], gt["has_mask"])
+    scores = metrics.pck(xy, gt["keypoints"], norm, (0.1, 0.15), frames=ann["keypoint_split"] != SPLIT_TRAIN)
+    return {(f"pck@{a}_sqrt_area", "unseen"): scores[f"pck@{a}"] for a in ("0.1", "0.15")}
+
+
+def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float) -> tuple[pd.DataFrame, float]:
+    """Mean over RUN's test videos of every (row, cell); and the fitting time per video (s)."""
+    model = load_model("procedural")
+    kps = load_keypoint_set("badja20")
+    rows, fit_seconds, tables = [], [], []
+    seqs = sorted(p.parent for p in (run / "sequences").glob("*/predictions_parent.h5"))
+    for seq in seqs:
+        with tempfile.TemporaryDirectory() as tmp:
+            predictions = {}
+            for variant in ("base", "parent"):
+                network = run / "models" / f"{variant}.pt"
+                for n in steps:
+                    out = Path(tmp) / f"{variant}_{n}.h5"
+                    start = time.perf_counter()
+                    predict_variant(str(network), str(seq / "frames.h5"), "procedural", "badja20", variant, "cpu", str(out),
+                                    "benchmarks/keypoint_head.py", {"steps": n, "lr": fit_lr})
+                    if n > 0 and variant == "parent":
+                        fit_seconds.append(time.perf_counter() - start)
+                    predictions[f"{variant}, head, fit {n} steps" if n else f"{variant}, head, regressed"] = out
+                predictions[f"{variant}, no head ({reference.name})"] = reference / "sequences" / seq.name / f"predictions_{variant}.h5"
+                detected = detection_scores(network, seq, model)
+                rows += [dict(sequence=seq.name, variant=f"{variant}, head, detections", metric=m, split=s, value=v)
+                         for (m, s), v in detected.items()]
+            tables.append(evaluate_sequence(seq.name, predictions, seq / "annotations.h5", seq / "ground_truth.h5",
+                                            parts=dict(kps.parts)))
+    table = pd.concat([*tables, pd.DataFrame(rows)])
+    cells = table.set_index(["metric", "split"]).loc[CELLS].reset_index()
+    wide = cells.pivot_table(index="variant", columns=["metric", "split"], values="value", aggfunc="mean")
+    wide.columns = [f"{m} ({s})" for m, s in wide.columns]
+    return wide, float(np.mean(fit_seconds)) if fit_seconds else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, nargs="+", required=True, help="results folders trained with the keypoint head")
+    parser.add_argument("--reference", type=Path, nargs="+", required=True, help="the same seeds' runs without it, in order")
+    parser.add_argument("--steps", type=int, nargs="+", default=[0, 100])
+    parser.add_argument("--lr", type=float, default=0.01, help="the fit's learning rate")
+    parser.add_argument("--out", default="benchmarks/results/keypoint_head.md")
+    parser.add_argument("--note", default="")
+    args = parser.parse_args()
+    if len(args.run) != len(args.reference):
+        parser.error("give one --reference per --run")
+    torch.set_num_threads(1)
+    per_run, times = [], []
+    for run, reference in zip(args.run, args.reference):
+        wide, seconds = score_run(run, reference, args.steps, args.lr)
+        per_run.append(wide)
+        times.append(seconds)
+    stacked = pd.concat(per_run, keys=range(len(per_run)))
+    mean, std = stacked.groupby(level=1).mean(), stacked.groupby(level=1).std(ddof=1)
+    shown = mean.map(lambda v: f"{v:.3f}")
+    if len(per_run) > 1:
+        shown = mean.combine(std, lambda m, s: m.map(lambda v: f"{v:.3f}") + " ± " + s.map(lambda v: f"{v:.3f}"))
+    lines = [
+        "# The keypoint head and the fit to its detections (held-out synthetic videos)",
+        "",
+        f"- date: {dt.datetime.now().isoformat(timespec='seconds')}, commit {git_commit()}",
+        f"- machine: {machine()}",
+        f"- command: `python benchmarks/keypoint_head.py --run {' '.join(map(str, args.run))} --reference "
+        f"{' '.join(map(str, args.reference))} --steps {' '.join(map(str, args.steps))} --lr {args.lr}`",
+        "",
+        *([args.note, ""] if args.note else []),
+        f"Means over each run's test videos, then mean ± std over the {len(per_run)} run(s). `unseen`: every frame whose",
+        "keypoints (PCK, sqrt area) or mask (IoU) the method was not given. Fitting time per video (40 frames, parent): "
+        + ", ".join(f"{t:.1f} s" for t in times) + ".",
+        "",
+        shown.to_markdown(),
+        "",
+    ]
+    out = ROOT / args.out
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

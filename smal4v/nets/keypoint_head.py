@@ -1,0 +1,65 @@
+"""2D keypoint head: one heatmap per keypoint over the encoder's stride-8 map, read out by soft-argmax.
+
+Regressing the model's parameters from one feature vector learns where the parts are slowly at
+a CPU budget (docs/TRAINING.md); a heatmap per keypoint keeps the image's layout. Each heatmap is
+read out as the expected position under a spatial softmax (integral regression, Sun et al.
+2018), so it trains with the same L1 keypoint loss in crop pixels as the projected keypoints. A
+logit per keypoint says whether it is seen, so a fit to the detections can ignore occluded ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class DetectedKeypoints:
+    """``xy`` (B, K, 2) crop pixels; ``visibility_logits`` (B, K)."""
+
+    xy: torch.Tensor
+    visibility_logits: torch.Tensor
+
+    def to(self, device: str | torch.device) -> "DetectedKeypoints":
+        return DetectedKeypoints(self.xy.to(device), self.visibility_logits.to(device))
+
+    def as_targets(self) -> torch.Tensor:
+        """(B, K, 3) [x, y, probability that the keypoint is seen]: the layout of keypoint targets."""
+        return torch.cat((self.xy, torch.sigmoid(self.visibility_logits)[..., None]), -1)
+
+
+class KeypointHead(nn.Module):
+    """Layers 2-4 of the backbone (the deeper ones upsampled to layer 2's grid) -> K heatmaps."""
+
+    def __init__(self, stage_channels: Sequence[int], num_keypoints: int, width: int = 64) -> None:
+        super().__init__()
+        if num_keypoints < 1:
+            raise ValueError(f"a keypoint head needs at least one keypoint, got {num_keypoints}")
+        self.trunk = nn.Sequential(
+            nn.Conv2d(sum(stage_channels[1:]), width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+        )
+        self.heatmaps = nn.Conv2d(width, num_keypoints, 1)
+        self.visibility = nn.Linear(width, num_keypoints)
+
+    def forward(self, maps: Sequence[torch.Tensor], crop_size: int) -> DetectedKeypoints:
+        """``maps``: the backbone's layer1..layer4 outputs; positions are returned in pixels of a
+        ``crop_size`` crop (the encoder may have resized its input)."""
+        grid = maps[1].shape[-2:]
+        x = torch.cat([maps[1], *(F.interpolate(m, size=grid, mode="bilinear", align_corners=False) for m in maps[2:])], 1)
+        h = self.trunk(x)
+        return DetectedKeypoints(soft_argmax(self.heatmaps(h), crop_size), self.visibility(h.mean(dim=(2, 3))))
+
+
+def soft_argmax(logits: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """(B, K, H, W) heatmap logits -> (B, K, 2) expected [x, y] under a spatial softmax, in pixels of
+    a ``crop_size`` crop (cell centres at (i + 0.5) * crop_size / W)."""
+    b, k, height, width = logits.shape
+    prob = logits.flatten(2).softmax(-1).view(b, k, height, width)
+    xs = (torch.arange(width, dtype=prob.dtype, device=prob.device) + 0.5) * (crop_size / width)
+    ys = (torch.arange(height, dtype=prob.dtype, device=prob.device) + 0.5) * (crop_size / height)
+    return torch.stack(((prob.sum(2) * xs).sum(-1), (prob.sum(3) * ys).sum(-1)), -1)

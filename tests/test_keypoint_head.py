@@ -1,0 +1,121 @@
+"""The 2D keypoint head (soft-argmax heatmaps) and the fit of a network's parameters to its detections."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from smal4v.model import load_keypoint_set, load_model
+from smal4v.nets.keypoint_head import DetectedKeypoints, soft_argmax
+from smal4v.nets.params import SMALParams
+from smal4v.nets.single_frame import build_single_frame_net
+from smal4v.train.config import KeypointFitConfig, NetConfig
+from smal4v.train.datasets import FrameDataset
+from smal4v.train.keypoint_fit import fit_to_detections
+from smal4v.train.scene import Priors, Scene
+from smal4v.train.single_frame import detect_single_frame, load_single_frame_net, train_single_frame
+from smal4v.train.stages import predict_variant
+
+S = 64
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    torch.set_num_threads(1)
+    return load_model("procedural")
+
+
+@pytest.fixture(scope="module")
+def kps():
+    return load_keypoint_set("badja20")
+
+
+def test_soft_argmax_of_a_peaked_heatmap_is_the_cell_centre() -> None:
+    logits = torch.full((1, 2, 8, 8), -50.0)
+    logits[0, 0, 2, 5] = 50.0  # row 2, column 5
+    logits[0, 1, 7, 0] = 50.0
+    xy = soft_argmax(logits, crop_size=64)  # cells of 8 px: centres at 4, 12, ...
+    torch.testing.assert_close(xy[0], torch.tensor([[5 * 8 + 4.0, 2 * 8 + 4.0], [4.0, 7 * 8 + 4.0]]))
+    # a flat heatmap reads out the crop centre
+    torch.testing.assert_close(soft_argmax(torch.zeros(1, 1, 8, 8), 64)[0, 0], torch.tensor([32.0, 32.0]))
+
+
+def _net(model, kps, **extra):
+    cfg = NetConfig.from_dict({"image_size": S, "feature_dim": 32, "keypoint_head": True, "num_keypoints": len(kps.names),
+                               **extra})
+    return build_single_frame_net(cfg, model)
+
+
+def test_a_keypoint_head_needs_the_number_of_keypoints(model) -> None:
+    with pytest.raises(ValueError, match="num_keypoints"):
+        build_single_frame_net(NetConfig.from_dict({"image_size": S, "keypoint_head": True}), model)
+
+
+def test_head_learns_fixed_keypoints_and_survives_a_checkpoint(model, kps, tmp_path: Path) -> None:
+    """Trained on images whose keypoints sit at fixed places, the head's detections move there
+    (from the crop centre), and a reloaded checkpoint detects the same."""
+    rng = np.random.default_rng(0)
+    n, k = 16, len(kps.names)
+    target = np.stack([rng.uniform(10, 54, k), rng.uniform(10, 54, k), np.ones(k)], -1).astype(np.float32)
+    images = rng.integers(0, 255, (n, S, S, 3)).astype(np.uint8)
+    data = FrameDataset(images, np.repeat(target[None], n, 0), None, name="fixed keypoints")
+    net = _net(model, kps)
+    cfg = {"epochs": 30, "batch_size": 8, "lr": 3e-3, "progress": False,
+           "weights": {"keypoints": 0, "silhouette": 0, "pose_prior": 0, "shape_prior": 0, "detected_keypoints": 1,
+                       "keypoint_visibility": 1}}
+    before = detect_single_frame(net, images)[1]
+    train_single_frame(net, model, None, data, cfg, tmp_path, keypoint_set=kps)
+    after = detect_single_frame(net, images)[1]
+    error = lambda d: float(np.abs(d.xy.numpy() - target[None, :, :2]).mean())  # noqa: E731
+    assert error(after) < 0.3 * error(before)
+    assert float(torch.sigmoid(before.visibility_logits).max()) < 0.7  # untrained: undecided
+    assert float(torch.sigmoid(after.visibility_logits).min()) > 0.8  # every keypoint was visible
+    again = load_single_frame_net(tmp_path / "checkpoint.pt", model)
+    torch.testing.assert_close(detect_single_frame(again, images)[1].xy, after.xy)
+
+
+def test_fit_moves_the_projected_keypoints_onto_the_detections(model, kps) -> None:
+    """Detections = the keypoints of a known pose, one paw detected 6 px off; the fit from a
+    perturbed pose lands on the truth (error against an independent projection of the true
+    parameters) and follows the displaced paw only when it is marked seen."""
+    scene = Scene(model, kps, S)
+    n, paw = 4, kps.names.index("front_right_paw")
+    g = torch.Generator().manual_seed(0)
+    pose = torch.zeros(n, 35, 3)
+    pose[:, 0] = torch.tensor([1.2, 1.2, -1.2])  # a side view (the heads' default root rotation)
+    pose[:, 7:25] = 0.3 * torch.randn(n, 18, 3, generator=g)
+    truth = SMALParams(torch.zeros(n, 20), pose, torch.tensor([[0.0, 0.0, 3.5]]).repeat(n, 1), torch.full((n,), 2.0 * S))
+    with torch.no_grad():
+        true_xy = scene(truth, silhouette=False).keypoints
+    displaced = true_xy.clone()
+    displaced[:, paw, 0] += 6.0
+    start = SMALParams(truth.betas, truth.pose + 0.25 * torch.randn(n, 35, 3, generator=g),
+                       truth.trans + torch.tensor([0.1, -0.1, 0.3]), truth.focal)
+    cfg = KeypointFitConfig.from_dict({"steps": 150, "lr": 0.02})
+
+    def errors(paw_logit: float) -> tuple[float, float, float]:
+        """Mean error of the start, of the fit (every keypoint), and of the fit's paw (pixels)."""
+        logits = torch.full(true_xy.shape[:2], 10.0)
+        logits[:, paw] = paw_logit
+        fitted = fit_to_detections(start, DetectedKeypoints(displaced, logits), scene, Priors(model, None), cfg)
+        with torch.no_grad():
+            err = lambda p: (scene(p, silhouette=False).keypoints - true_xy).norm(dim=-1)  # noqa: E731
+            return float(err(start).mean()), float(err(fitted).mean()), float(err(fitted)[:, paw].mean())
+
+    start_error, fit_error, paw_error = errors(-10.0)  # the displaced paw unseen
+    assert fit_error < 0.1 * start_error and fit_error < 0.5  # pixels of a 64 px crop; the start is ~10 px off
+    assert paw_error < 1.5
+    assert errors(10.0)[2] > 3.0  # seen, it pulls the paw towards its 6 px offset
+    unchanged = fit_to_detections(start, DetectedKeypoints(displaced, torch.zeros(n, len(kps.names))), scene,
+                                  Priors(model, None), KeypointFitConfig())
+    assert unchanged.pose.equal(start.pose)  # 0 steps: the regressed parameters
+
+
+def test_fit_without_a_keypoint_head_says_what_to_set(model, kps, tmp_path: Path) -> None:
+    net = build_single_frame_net(NetConfig.from_dict({"image_size": S, "feature_dim": 32}), model)
+    path = tmp_path / "net.pt"
+    torch.save({"model": net.state_dict(), "net_config": net.config.to_dict()}, path)
+    with pytest.raises(ValueError, match="no keypoint head.*keypoint_head: true"):
+        predict_variant(str(path), str(tmp_path / "frames.h5"), "procedural", "badja20", "parent", "cpu",
+                        str(tmp_path / "p.h5"), "test", {"steps": 10})
