@@ -3,8 +3,8 @@
     python benchmarks/keypoint_head.py --run RUN --reference REF [--steps 0 100] [--out FILE]
 
 ``RUN`` is a workflow results folder whose base and parent were trained with
-``network.keypoint_head: true``; ``REF`` the same seed's run without the head (same data, e.g. a
-seed of ``benchmarks/synthetic.py``). For every test video of ``RUN`` it scores, for base and
+``network.keypoint_head: true``; ``REF`` the same seed's finished run without the head (same data, e.g. a
+seed of ``benchmarks/synthetic.py``). For every test video of ``REF`` it scores, for base and
 parent: the run's predictions fitted to the detections for each ``--steps`` (0 = the
 parameters as regressed; :func:`smal4v.train.stages.predict_variant`), the detections
 themselves, and REF's predictions. PCK (sqrt area) on every frame whose keypoints training did
@@ -54,8 +54,8 @@ def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float) -> tu
     model = load_model("procedural")
     kps = load_keypoint_set("badja20")
     rows, fit_seconds, tables = [], [], []
-    seqs = sorted(p.parent for p in (run / "sequences").glob("*/predictions_parent.h5"))
-    for seq in seqs:
+    test_videos = sorted(p.parent.name for p in (reference / "sequences").glob("*/predictions_parent.h5"))
+    for seq in (run / "sequences" / name for name in test_videos):
         with tempfile.TemporaryDirectory() as tmp:
             predictions = {}
             for variant in ("base", "parent"):
@@ -68,7 +68,7 @@ def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float) -> tu
                     if n > 0 and variant == "parent":
                         fit_seconds.append(time.perf_counter() - start)
                     predictions[f"{variant}, head, fit {n} steps" if n else f"{variant}, head, regressed"] = out
-                predictions[f"{variant}, no head ({reference.name})"] = reference / "sequences" / seq.name / f"predictions_{variant}.h5"
+                predictions[f"{variant}, no head (the reference run)"] = reference / "sequences" / seq.name / f"predictions_{variant}.h5"
                 detected = detection_scores(network, seq, model)
                 rows += [dict(sequence=seq.name, variant=f"{variant}, head, detections", metric=m, split=s, value=v)
                          for (m, s), v in detected.items()]
@@ -103,6 +103,7 @@ def main() -> None:
     shown = mean.map(lambda v: f"{v:.3f}")
     if len(per_run) > 1:
         shown = mean.combine(std, lambda m, s: m.map(lambda v: f"{v:.3f}") + " ± " + s.map(lambda v: f"{v:.3f}"))
+    shown = shown.replace({"nan": "-", "nan ± nan": "-"})
     lines = [
         "# The keypoint head and the fit to its detections (held-out synthetic videos)",
         "",
