@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workflow_runs import machine  # noqa: E402
+from workflow_runs import machine, write_report  # noqa: E402
 from online_settings import merged, parse_variant, workflow_config  # noqa: E402
 from synthetic import spread_table  # noqa: E402
 
@@ -161,9 +161,7 @@ def main() -> None:
              f"- command: `{command}`",
              f"- {len(runs)} run(s); each cell is mean ± std over runs of the mean over a run's test videos; "
              "`c2f_coarse`: the stage-3 network without its offsets; one torch thread", "", *sections]
-    out = ROOT / args.out
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

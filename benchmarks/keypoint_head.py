@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from workflow_runs import ROOT, git_commit, machine
+from workflow_runs import git_commit, machine, write_report
 
 from smal4v.data.annotations import SPLIT_TRAIN
 from smal4v.data.artifacts import read_artifact
@@ -120,9 +120,7 @@ def main() -> None:
         shown.to_markdown(),
         "",
     ]
-    out = ROOT / args.out
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -130,9 +130,7 @@ def main() -> None:
              f"- means over the test videos of `{args.results}`; each variant = the config's `{args.stage}` "
              "settings updated by its YAML; one torch thread per training", "",
              summary.to_markdown(floatfmt=".3f"), ""]
-    out = ROOT / args.out
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

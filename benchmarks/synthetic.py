@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from workflow_runs import ROOT, git_commit, machine, rule_times, run_snakemake
+from workflow_runs import ROOT, git_commit, machine, rule_times, run_snakemake, write_report
 
 from smal4v.data.artifacts import read_artifact
 from smal4v.evaluate.metrics import keypoint_jitter
@@ -165,9 +165,7 @@ def main() -> None:
         per_rule.reset_index().to_markdown(index=False, floatfmt=".0f"),
         "",
     ]
-    out = ROOT / args.out
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""What the workflow benchmarks share: the machine line, a timed Snakemake run, per-rule times."""
+"""What the benchmarks share: the machine line, a timed Snakemake run, per-rule times, writing the report."""
 
 from __future__ import annotations
 
@@ -30,6 +30,12 @@ def git_commit() -> str:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout
     return head + ("+dirty" if dirty.strip() else "")
+
+
+def write_report(out: str | Path, lines: list[str]) -> None:
+    """Write a benchmark's markdown ``lines`` to ``out`` (relative to the repository) and print them."""
+    (ROOT / out).write_text("\n".join(lines))
+    print("\n".join(lines))
 
 
 def run_snakemake(command: list[str], log_path: Path) -> tuple[float, float, str]:
