@@ -85,6 +85,7 @@ def test_3d_losses_ignore_rows_without_truth() -> None:
 
     class Fixed(torch.nn.Module):
         heads = SimpleNamespace(view_bins=0)  # plain 6D root: no view-bin classification
+        keypoint_head = None
 
         def forward(self, images: torch.Tensor) -> SMALParams:
             return pred

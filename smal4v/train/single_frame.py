@@ -107,9 +107,12 @@ def _predict(net: SingleFrameNet, batch: Batch, with_truth: bool) -> tuple[SMALP
     """The batch's predictions; for heads with view bins and a batch with 3D truth, the view-bin
     loss (the true bin then decides the root rotation: teacher forcing); the keypoint head's
     detections if the network has one."""
+    view_bins = with_truth and net.heads.view_bins > 0
+    if net.keypoint_head is None and not view_bins:
+        return net(batch.images), None, None
     out = net.encoder.forward_features(batch.images)
     detected = None if net.keypoint_head is None else net.keypoint_head(out.maps, batch.images.shape[-1])
-    if not (with_truth and net.heads.view_bins > 0):
+    if not view_bins:
         return net.heads(out.feature), None, detected
     raw = net.heads.raw(out.feature)
     view = view_bin_loss(net.heads, raw, batch)
