@@ -27,6 +27,11 @@ class DetectedKeypoints:
     def to(self, device: str | torch.device) -> "DetectedKeypoints":
         return DetectedKeypoints(self.xy.to(device), self.visibility_logits.to(device))
 
+    @staticmethod
+    def cat(items: list["DetectedKeypoints"]) -> "DetectedKeypoints":
+        """Concatenate along the batch."""
+        return DetectedKeypoints(torch.cat([d.xy for d in items]), torch.cat([d.visibility_logits for d in items]))
+
     def as_targets(self) -> torch.Tensor:
         """(B, K, 3) [x, y, probability that the keypoint is seen]: the layout of keypoint targets."""
         return torch.cat((self.xy, torch.sigmoid(self.visibility_logits)[..., None]), -1)

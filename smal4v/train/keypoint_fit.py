@@ -21,6 +21,8 @@ from smal4v.train.losses import keypoint_loss, parameter_losses, weighted_total
 from smal4v.train.scene import Priors, Scene
 
 FREE_FIELDS = ("betas", "pose", "trans", "limb_scale")
+PULL_TERMS = ("betas", "pose", "root_pose", "pose_matrix", "root_matrix", "trans", "focal", "limb_scale")
+"""The terms of :func:`~smal4v.train.losses.parameter_losses` (towards the regressed start), computed only if weighted."""
 
 
 def fit_to_detections(start: SMALParams, detected: DetectedKeypoints, scene: Scene, priors: Priors,
@@ -32,11 +34,12 @@ def fit_to_detections(start: SMALParams, detected: DetectedKeypoints, scene: Sce
         return start
     targets = detected.as_targets().detach()
     free = {k: getattr(start, k).clone().requires_grad_(True) for k in FREE_FIELDS if getattr(start, k) is not None}
+    pull_to_start = any(cfg.weights.get(k, 0.0) > 0 for k in PULL_TERMS)
     opt = torch.optim.Adam(list(free.values()), lr=cfg.lr)
     for _ in range(cfg.steps):
         params = replace(start, **free)
         terms = {"keypoints": keypoint_loss(scene(params, silhouette=False).keypoints, targets, scene.image_size),
-                 **priors(params), **parameter_losses(params, start)}
+                 **priors(params), **(parameter_losses(params, start) if pull_to_start else {})}
         total, _ = weighted_total(terms, cfg.weights)
         opt.zero_grad()
         total.backward()

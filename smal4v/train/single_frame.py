@@ -221,8 +221,7 @@ def detect_single_frame(
 ) -> tuple[SMALParams, DetectedKeypoints]:
     """As :func:`predict_single_frame`, with the keypoint head's detections (N, K) on CPU."""
     outs = _in_eval_mode(net, net.forward_with_keypoints, crops, batch_size, device)
-    return (SMALParams.cat([params for params, _ in outs]),
-            DetectedKeypoints(torch.cat([d.xy for _, d in outs]), torch.cat([d.visibility_logits for _, d in outs])))
+    return SMALParams.cat([params for params, _ in outs]), DetectedKeypoints.cat([d for _, d in outs])
 
 
 def _in_eval_mode(net: SingleFrameNet, forward: Any, crops: np.ndarray | torch.Tensor, batch_size: int,
