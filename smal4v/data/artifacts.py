@@ -192,7 +192,11 @@ SCHEMA: dict[str, KindSpec] = {
         KindSpec(
             "features",
             "Frozen per-frame encoder features.",
-            (_D("features", "float32", ("N", "D"), "unitless", "encoder output per frame"),),
+            (
+                _D("features", "float32", ("N", "D"), "unitless", "encoder output per frame"),
+                _D("detections", "float32", ("N", "K", 3), "crop px", "the parent's keypoint-head detections "
+                   "[x, y, probability seen] (network.keypoint_head)", required=False),
+            ),
             (_A("encoder", "str", "encoder name / checkpoint"),),
         ),
         KindSpec(

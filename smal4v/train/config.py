@@ -26,6 +26,7 @@ LOSS_TERMS: tuple[str, ...] = (
     "root_matrix",  # the same for the root (global) rotation alone
     "view",  # cross-entropy of the true azimuth bin (network.view_bins > 0)
     "interpolated_keypoints",  # online: keypoints vs the training keypoints interpolated in time (soft targets)
+    "head_detections",  # online: keypoints vs the parent's keypoint-head detections on unannotated frames (soft targets)
     "detected_keypoints",  # network.keypoint_head: its heatmap keypoints vs the 2D keypoints (as "keypoints")
     "keypoint_visibility",  # network.keypoint_head: binary cross-entropy of its visibility logits
     "trans",  # MSE on camera translation

@@ -7,7 +7,10 @@ and dense masks from densification. Each step takes ``windows_per_batch`` window
 ``warmup_epochs`` keypoint-only epochs, where a mask exists; of ``silhouette_frames`` random
 frames per window when set, since rendering is most of a step's time), temporal smoothness of
 keypoints, pose and camera within windows, priors and, with weight ``interpolated_keypoints``
-> 0, the training keypoints interpolated in time as soft targets on the frames between them.
+> 0, the training keypoints interpolated in time as soft targets on the frames between them;
+with weight ``head_detections`` > 0, the parent's keypoint-head detections (stored with the
+features) as soft targets on the frames without annotation, weighted by how sure the head is
+that each keypoint is seen.
 With ``view_hypotheses`` > 1 the body's facing is chosen first by short keypoint-only fits
 (:func:`choose_view`). After training the windows are merged into one prediction per frame
 (:func:`smal4v.nets.temporal.predict_sequence`).
@@ -18,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +41,13 @@ from smal4v.train.schedule import descend, learning_rate_factor, set_learning_ra
 
 class SequenceData:
     """Per-frame tensors of one sequence: features (N, D), keypoints (N, K, 3) crop px,
-    masks (N, S, S) in [0, 1] or None, mask_valid (N,) (1 where a mask exists)."""
+    masks (N, S, S) in [0, 1] or None, mask_valid (N,) (1 where a mask exists), detections
+    (N, K, 3) [x, y, probability seen] crop px from the parent's keypoint head, or None."""
 
     def __init__(
         self, features: np.ndarray | torch.Tensor, keypoints: np.ndarray | None, masks: np.ndarray | None,
         image_size: int, mask_valid: np.ndarray | None = None, name: str = "sequence",
+        detections: np.ndarray | None = None,
     ) -> None:
         self.features = torch.as_tensor(np.asarray(features), dtype=torch.float32)
         n = self.features.shape[0]
@@ -58,6 +63,10 @@ class SequenceData:
                 raise ValueError(f"{name}: masks must be ({n}, {image_size}, {image_size}), got {m.shape}")
             self.masks = torch.from_numpy(m.astype(np.float32) / (255.0 if m.dtype == np.uint8 else 1.0))
         self.mask_valid = torch.ones(n) if mask_valid is None else torch.as_tensor(np.asarray(mask_valid), dtype=torch.float32)
+        self.detections = None if detections is None else torch.as_tensor(np.asarray(detections), dtype=torch.float32)
+        if self.detections is not None and (self.detections.ndim != 3 or self.detections.shape[0] != n
+                                            or self.detections.shape[-1] != 3):
+            raise ValueError(f"{name}: detections must be (N={n}, K, 3), got {tuple(self.detections.shape)}")
         self.image_size, self.name = int(image_size), name
 
     def __len__(self) -> int:
@@ -75,11 +84,11 @@ def silhouette_rows(n_windows: int, length: int, per_window: int, generator: tor
 
 def window_losses(
     net: SequenceNet, scene: Scene, priors: Priors, data: SequenceData, starts: list[int], length: int,
-    cfg: OnlineTrainConfig, use_silhouette: bool, device: torch.device, interpolated: torch.Tensor | None = None,
-    rows: torch.Tensor | None = None,
+    cfg: OnlineTrainConfig, use_silhouette: bool, device: torch.device,
+    soft_targets: Mapping[str, torch.Tensor] | None = None, rows: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Weighted loss of a batch of windows starting at ``starts``; ``interpolated`` (N, K, 3):
-    soft keypoint targets between the annotated frames (term ``interpolated_keypoints``);
+    """Weighted loss of a batch of windows starting at ``starts``; ``soft_targets``: loss term ->
+    (N, K, 3) [x, y, weight] keypoint targets for every frame (:func:`soft_keypoint_targets`);
     ``rows``: the flat (window x frame) rows whose silhouettes are compared (None = all)."""
     idx = torch.stack([torch.arange(s, s + length) for s in starts])  # (B, T)
     feats = data.features[idx].to(device)
@@ -97,9 +106,8 @@ def window_losses(
         terms["offset_norm"] = net.offsets.norm()
     if data.keypoints is not None:
         terms["keypoints"] = keypoint_loss(sc.keypoints, data.keypoints[idx.flatten()].to(device), data.image_size, cfg.loss.keypoint_loss)
-    if interpolated is not None:
-        terms["interpolated_keypoints"] = keypoint_loss(sc.keypoints, interpolated[idx.flatten()].to(device),
-                                                        data.image_size, cfg.loss.keypoint_loss)
+    for term, targets in (soft_targets or {}).items():
+        terms[term] = keypoint_loss(sc.keypoints, targets[idx.flatten()].to(device), data.image_size, cfg.loss.keypoint_loss)
     if need_sil:
         frames = idx.flatten() if rows is None else idx.flatten()[rows]
         tgt = scene.resize_masks(data.masks[frames].to(device))  # type: ignore[index]
@@ -110,6 +118,30 @@ def window_losses(
     terms.update(temporal_losses(params, sc.keypoints.unflatten(0, (B, T)), data.image_size, cfg.loss.temporal_order))
     terms.update(priors(flat))
     return weighted_total(terms, w)
+
+
+def soft_keypoint_targets(data: SequenceData, cfg: OnlineTrainConfig) -> dict[str, torch.Tensor]:
+    """Loss term -> (N, K, 3) soft keypoint targets for the frames training has no keypoints of:
+    ``interpolated_keypoints`` (the training keypoints joined in time) and ``head_detections``
+    (the parent's detections, weighted by their probability of being seen), each where weighted."""
+    targets: dict[str, torch.Tensor] = {}
+    if cfg.weights.get("interpolated_keypoints", 0) > 0 and data.keypoints is not None:
+        targets["interpolated_keypoints"] = torch.from_numpy(interpolation_targets(data.keypoints.numpy(),
+                                                                                   cfg.interpolation_decay))
+    if cfg.weights.get("head_detections", 0) > 0:
+        if data.detections is None:
+            raise ValueError(f"{data.name}: online weights.head_detections > 0 but its features hold no keypoint "
+                             "detections: train the parent with network.keypoint_head: true")
+        targets["head_detections"] = detection_targets(data.detections, data.keypoints)
+    return targets
+
+
+def detection_targets(detections: torch.Tensor, keypoints: torch.Tensor | None) -> torch.Tensor:
+    """(N, K, 3) detections [x, y, probability seen] -> soft targets with weight 0 on the frames
+    that have training keypoints (their labels train them)."""
+    annotated = torch.zeros(len(detections), dtype=torch.bool) if keypoints is None else (keypoints[..., 2] > 0).any(-1)
+    weight = detections[..., 2] * (~annotated)[:, None]
+    return torch.cat((detections[..., :2], weight[..., None]), -1)
 
 
 def adam(net: SequenceNet, cfg: OnlineTrainConfig) -> torch.optim.Adam:
@@ -199,9 +231,7 @@ def train_online(
     opt = adam(net, cfg)
 
     steps_per_epoch = -(-len(starts) // cfg.windows_per_batch)
-    interpolated = None
-    if cfg.weights.get("interpolated_keypoints", 0) > 0 and data.keypoints is not None:
-        interpolated = torch.from_numpy(interpolation_targets(data.keypoints.numpy(), cfg.interpolation_decay))
+    soft_targets = soft_keypoint_targets(data, cfg)
 
     def epoch_fn(epoch: int) -> dict[str, float]:
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -214,7 +244,7 @@ def train_online(
                                                         cfg.lr_warmup, cfg.lr_schedule))
             rows = silhouette_rows(len(group), length, cfg.silhouette_frames, gen)
             total, logged = window_losses(net, scene, priors, data, group, length, cfg, epoch >= cfg.warmup_epochs, device,
-                                          interpolated, rows)
+                                          soft_targets, rows)
             descend(net, opt, total, cfg.grad_clip)
             for k, v in logged.items():
                 sums[k] = sums.get(k, 0.0) + v / len(groups)

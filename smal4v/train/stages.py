@@ -181,21 +181,24 @@ def train_network(dataset: FrameDataset, network_cfg: Mapping[str, Any], train_c
 
 def encode_features(network_path: str, frames_path: str, out_path: str, model_spec: str, device: str,
                     created_by: str) -> None:
-    """Frozen features of every crop of a sequence with the parent's encoder (once per sequence)."""
+    """Frozen features of every crop of a sequence with the parent's encoder (once per sequence),
+    and its keypoint head's detections where it has one (online's ``head_detections`` targets)."""
     net = load_single_frame_net(network_path, load_model(model_spec))
     crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
     dev = select_device(device)
-    features = net.encoder.to(dev).encode_frames(crops, device=dev)
-    artifacts.write_artifact(out_path, "features", {"features": features}, {"encoder": net.config.backbone}, created_by)
+    datasets = {"features": net.encoder.to(dev).encode_frames(crops, device=dev)}
+    if net.keypoint_head is not None:
+        datasets["detections"] = detect_single_frame(net.to(dev), crops)[1].as_targets().numpy()
+    artifacts.write_artifact(out_path, "features", datasets, {"encoder": net.config.backbone}, created_by)
 
 
 def online_sequence_data(features_path: str, frames_path: str, annotations_path: str, silhouettes_path: str,
                          name: str) -> SequenceData:
     """What online training may see of one video: features, training-split keypoints (held-out
     frames are blanked) and the densified silhouette of every frame, all in crop coordinates."""
-    features = artifacts.read_artifact(features_path, "features")["features"]
+    encoded = artifacts.read_artifact(features_path, "features")
     keypoints, masks, size = per_video_targets(frames_path, annotations_path, silhouettes_path)
-    return SequenceData(features, keypoints, masks, size, name=name)
+    return SequenceData(encoded["features"], keypoints, masks, size, name=name, detections=encoded.get("detections"))
 
 
 def per_video_targets(frames_path: str, annotations_path: str, silhouettes_path: str) -> tuple[np.ndarray, np.ndarray, int]:
