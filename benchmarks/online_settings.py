@@ -28,6 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo import machine  # noqa: E402
+from workflow_runs import write_report  # noqa: E402
 
 from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 from smal4v.evaluate.stage import evaluate_sequence
