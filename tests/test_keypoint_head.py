@@ -52,16 +52,22 @@ def test_a_keypoint_head_needs_the_number_of_keypoints(model) -> None:
         build_single_frame_net(NetConfig.from_dict({"image_size": S, "keypoint_head": True}), model)
 
 
-def test_head_learns_fixed_keypoints_and_survives_a_checkpoint(model, kps, tmp_path: Path) -> None:
+def test_heatmap_stride_must_be_4_or_8(model, kps) -> None:
+    with pytest.raises(ValueError, match="keypoint_head_stride.*got 2"):
+        _net(model, kps, keypoint_head_stride=2)
+
+
+@pytest.mark.parametrize("stride", [8, 4])
+def test_head_learns_fixed_keypoints_and_survives_a_checkpoint(model, kps, tmp_path: Path, stride: int) -> None:
     """Trained on images whose keypoints sit at fixed places, the head's detections move there
-    (from the crop centre), and a reloaded checkpoint detects the same."""
+    (from the crop centre), and a reloaded checkpoint (which keeps the stride) detects the same."""
     rng = np.random.default_rng(0)
     n, k = 16, len(kps.names)
     target = np.stack([rng.uniform(10, 54, k), rng.uniform(10, 54, k), np.ones(k)], -1).astype(np.float32)
     images = rng.integers(0, 255, (n, S, S, 3)).astype(np.uint8)
     data = FrameDataset(images, np.repeat(target[None], n, 0), None, name="fixed keypoints")
     torch.manual_seed(0)  # the initial weights, whatever ran before in this process
-    net = _net(model, kps)
+    net = _net(model, kps, keypoint_head_stride=stride)
     cfg = {"epochs": 30, "batch_size": 8, "lr": 3e-3, "progress": False,
            "weights": {"keypoints": 0, "silhouette": 0, "pose_prior": 0, "shape_prior": 0, "detected_keypoints": 1,
                        "keypoint_visibility": 1}}

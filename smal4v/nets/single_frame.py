@@ -78,5 +78,6 @@ def build_single_frame_net(config: NetConfig | dict[str, Any], model: nn.Module)
     if cfg.keypoint_head:
         if cfg.num_keypoints < 1:
             raise ValueError("network.keypoint_head needs num_keypoints (the keypoint set's size) to build the head")
-        keypoint_head = KeypointHead(encoder.map_channels, cfg.num_keypoints, cfg.keypoint_head_width)
+        keypoint_head = KeypointHead(encoder.map_channels, cfg.num_keypoints, cfg.keypoint_head_width,
+                                     cfg.keypoint_head_stride)
     return SingleFrameNet(encoder, heads, cfg, keypoint_head)

@@ -85,6 +85,7 @@ class NetConfig(_Base):
     view_bins: int = 0  # > 0: which way the animal faces is classified into this many azimuth bins (nets/heads.py)
     keypoint_head: bool = False  # also detect 2D keypoints as heatmaps (nets/keypoint_head.py), for keypoint_fit
     keypoint_head_width: int = 64  # channels of that head
+    keypoint_head_stride: int = 8  # its heatmap cell in crop pixels: 8 (layer 2's grid) or 4 (refined with layer 1)
     num_keypoints: int = 0  # the keypoint set's size; filled in when a network with keypoint_head is built for training
 
 
