@@ -4,7 +4,8 @@
 
 ``RUN`` is a workflow results folder whose base and parent were trained with
 ``network.keypoint_head: true``; ``REF`` the same seed's finished run without the head (same data, e.g. a
-seed of ``benchmarks/synthetic.py``). For every test video of ``REF`` it scores, for base and
+seed of ``benchmarks/synthetic.py``), or with another head (``--reference-label`` names it; its
+detections are scored too). For every test video of ``REF`` it scores, for base and
 parent: the run's predictions fitted to the detections for each ``--steps`` (0 = the
 parameters as regressed; :func:`smal4v.train.stages.predict_variant`), the detections
 themselves, and REF's predictions. PCK (sqrt area) on every frame whose keypoints training did
@@ -35,6 +36,7 @@ from smal4v.train.single_frame import detect_single_frame, load_single_frame_net
 from smal4v.train.stages import predict_variant
 
 CELLS = [("pck@0.1_sqrt_area", "unseen"), ("pck@0.15_sqrt_area", "unseen"), ("iou", "unseen")]
+REFERENCE_LABEL = "no head (the reference run)"
 
 
 def detection_scores(network: Path, seq: Path, model: torch.nn.Module) -> dict[tuple[str, str], float]:
@@ -49,7 +51,8 @@ def detection_scores(network: Path, seq: Path, model: torch.nn.Module) -> dict[t
     return {(f"pck@{a}_sqrt_area", "unseen"): scores[f"pck@{a}"] for a in ("0.1", "0.15")}
 
 
-def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float) -> tuple[pd.DataFrame, float]:
+def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float,
+              reference_label: str = REFERENCE_LABEL) -> tuple[pd.DataFrame, float]:
     """Mean over RUN's test videos of every (row, cell); and the fitting time per video (s)."""
     model = load_model("procedural")
     kps = load_keypoint_set("badja20")
@@ -68,10 +71,12 @@ def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float) -> tu
                     if n > 0 and variant == "parent":
                         fit_seconds.append(time.perf_counter() - start)
                     predictions[f"{variant}, head, fit {n} steps" if n else f"{variant}, head, regressed"] = out
-                predictions[f"{variant}, no head (the reference run)"] = reference / "sequences" / seq.name / f"predictions_{variant}.h5"
-                detected = detection_scores(network, seq, model)
-                rows += [dict(sequence=seq.name, variant=f"{variant}, head, detections", metric=m, split=s, value=v)
-                         for (m, s), v in detected.items()]
+                predictions[f"{variant}, {reference_label}"] = reference / "sequences" / seq.name / f"predictions_{variant}.h5"
+                detectors = {"head": network, reference_label: reference / "models" / f"{variant}.pt"}
+                for label, path in detectors.items():
+                    if label == "head" or load_single_frame_net(path, model).keypoint_head is not None:
+                        rows += [dict(sequence=seq.name, variant=f"{variant}, {label}, detections", metric=m, split=s, value=v)
+                                 for (m, s), v in detection_scores(path, seq, model).items()]
             tables.append(evaluate_sequence(seq.name, predictions, seq / "annotations.h5", seq / "ground_truth.h5",
                                             parts=dict(kps.parts)))
     table = pd.concat([*tables, pd.DataFrame(rows)])
@@ -88,6 +93,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[0, 100])
     parser.add_argument("--lr", type=float, default=0.01, help="the fit's learning rate")
     parser.add_argument("--out", default="benchmarks/results/keypoint_head.md")
+    parser.add_argument("--reference-label", default=REFERENCE_LABEL,
+                        help="how the tables name the reference runs (their detections are scored too if they have a head)")
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     if len(args.run) != len(args.reference):
@@ -95,7 +102,7 @@ def main() -> None:
     torch.set_num_threads(1)
     per_run, times = [], []
     for run, reference in zip(args.run, args.reference):
-        wide, seconds = score_run(run, reference, args.steps, args.lr)
+        wide, seconds = score_run(run, reference, args.steps, args.lr, args.reference_label)
         per_run.append(wide)
         times.append(seconds)
     stacked = pd.concat(per_run, keys=range(len(per_run)))
@@ -110,7 +117,8 @@ def main() -> None:
         f"- date: {dt.datetime.now().isoformat(timespec='seconds')}, commit {git_commit()}",
         f"- machine: {machine()}",
         f"- command: `python benchmarks/keypoint_head.py --run {' '.join(map(str, args.run))} --reference "
-        f"{' '.join(map(str, args.reference))} --steps {' '.join(map(str, args.steps))} --lr {args.lr}`",
+        f"{' '.join(map(str, args.reference))} --steps {' '.join(map(str, args.steps))} --lr {args.lr}"
+        + (f" --reference-label '{args.reference_label}'`" if args.reference_label != REFERENCE_LABEL else "`"),
         "",
         *([args.note, ""] if args.note else []),
         f"Means over each run's test videos, then mean ± std over the {len(per_run)} run(s). `unseen`: every frame whose",
