@@ -57,20 +57,35 @@ def test_heatmap_stride_must_be_4_or_8(model, kps) -> None:
         _net(model, kps, keypoint_head_stride=2)
 
 
-@pytest.mark.parametrize("stride", [8, 4])
-def test_head_learns_fixed_keypoints_and_survives_a_checkpoint(model, kps, tmp_path: Path, stride: int) -> None:
-    """Trained on images whose keypoints sit at fixed places, the head's detections move there
-    (from the crop centre), and a reloaded checkpoint (which keeps the stride) detects the same."""
+def test_a_silhouette_head_needs_the_keypoint_head(model) -> None:
+    with pytest.raises(ValueError, match="silhouette_head.*keypoint_head: true"):
+        build_single_frame_net(NetConfig.from_dict({"image_size": S, "silhouette_head": True}), model)
+
+
+def _iou(prob: np.ndarray, mask: np.ndarray) -> float:
+    hard = prob > 0.5
+    return float((hard & mask).sum() / (hard | mask).sum())
+
+
+@pytest.mark.parametrize("stride, silhouette", [(8, False), (4, True)])
+def test_head_learns_fixed_keypoints_and_survives_a_checkpoint(model, kps, tmp_path: Path, stride: int,
+                                                               silhouette: bool) -> None:
+    """Trained on images whose keypoints sit at fixed places (and whose mask is a fixed ellipse),
+    the head's detections move there (from the crop centre), its silhouette map learns the
+    ellipse, and a reloaded checkpoint (which keeps the stride) detects the same."""
     rng = np.random.default_rng(0)
     n, k = 16, len(kps.names)
     target = np.stack([rng.uniform(10, 54, k), rng.uniform(10, 54, k), np.ones(k)], -1).astype(np.float32)
     images = rng.integers(0, 255, (n, S, S, 3)).astype(np.uint8)
-    data = FrameDataset(images, np.repeat(target[None], n, 0), None, name="fixed keypoints")
+    yy, xx = np.mgrid[:S, :S] + 0.5
+    mask = ((xx - 36) / 20) ** 2 + ((yy - 28) / 12) ** 2 < 1
+    data = FrameDataset(images, np.repeat(target[None], n, 0), np.repeat(mask[None], n, 0).astype(np.float32),
+                        name="fixed keypoints")
     torch.manual_seed(0)  # the initial weights, whatever ran before in this process
-    net = _net(model, kps, keypoint_head_stride=stride)
+    net = _net(model, kps, keypoint_head_stride=stride, silhouette_head=silhouette)
     cfg = {"epochs": 30, "batch_size": 8, "lr": 3e-3, "progress": False,
            "weights": {"keypoints": 0, "silhouette": 0, "pose_prior": 0, "shape_prior": 0, "detected_keypoints": 1,
-                       "keypoint_visibility": 1}}
+                       "keypoint_visibility": 1, "detected_silhouette": 1}}
     before = detect_single_frame(net, images)[1]
     train_single_frame(net, model, None, data, cfg, tmp_path, keypoint_set=kps)
     after = detect_single_frame(net, images)[1]
@@ -78,6 +93,11 @@ def test_head_learns_fixed_keypoints_and_survives_a_checkpoint(model, kps, tmp_p
     assert error(after) < 0.3 * error(before)
     assert float(torch.sigmoid(before.visibility_logits).max()) < 0.7  # untrained: undecided
     assert float(torch.sigmoid(after.visibility_logits).min()) > 0.8  # every keypoint was visible
+    assert (after.silhouette_logits is not None) == silhouette
+    if silhouette:
+        assert after.silhouette_logits.shape[-2:] == (S // stride, S // stride)
+        assert max(_iou(p, mask) for p in before.silhouette(S).numpy()) < 0.5  # untrained
+        assert min(_iou(p, mask) for p in after.silhouette(S).numpy()) > 0.85
     again = load_single_frame_net(tmp_path / "checkpoint.pt", model)
     torch.testing.assert_close(detect_single_frame(again, images)[1].xy, after.xy)
 
@@ -126,3 +146,32 @@ def test_fit_without_a_keypoint_head_says_what_to_set(model, kps, tmp_path: Path
     with pytest.raises(ValueError, match="no keypoint head.*keypoint_head: true"):
         predict_variant(str(path), str(tmp_path / "frames.h5"), "procedural", "badja20", "parent", "cpu",
                         str(tmp_path / "p.h5"), "test", {"steps": 10})
+
+
+def test_fit_matches_the_outline_of_a_silhouette_map(model, kps) -> None:
+    """Detections that see no keypoint but carry the true silhouette: the fit moves a shifted,
+    perturbed start until its rendered outline covers the truth (IoU against an independent
+    render of the true parameters); without the silhouette weight it stays at the start."""
+    scene = Scene(model, kps, S)
+    n = 3
+    g = torch.Generator().manual_seed(1)
+    pose = torch.zeros(n, 35, 3)
+    pose[:, 0] = torch.tensor([1.2, 1.2, -1.2])
+    truth = SMALParams(torch.zeros(n, 20), pose, torch.tensor([[0.0, 0.0, 3.5]]).repeat(n, 1), torch.full((n,), 2.0 * S))
+    with torch.no_grad():
+        true_mask = scene(truth).silhouette > 0.5
+    logits = 8.0 * (2.0 * true_mask.float() - 1.0)  # confident, on a grid of the mask's size
+    detected = DetectedKeypoints(torch.zeros(n, len(kps.names), 2), torch.full((n, len(kps.names)), -10.0), logits)
+    start = SMALParams(truth.betas, truth.pose + 0.1 * torch.randn(n, 35, 3, generator=g),
+                       truth.trans + torch.tensor([0.25, -0.15, 0.4]), truth.focal)
+
+    def iou(params: SMALParams) -> float:
+        with torch.no_grad():
+            sil = scene(params).silhouette > 0.5
+        return float(((sil & true_mask).sum((1, 2)) / (sil | true_mask).sum((1, 2))).min())
+
+    cfg = KeypointFitConfig.from_dict({"steps": 100, "lr": 0.02})
+    fitted = fit_to_detections(start, detected, scene, Priors(model, None), cfg)
+    assert iou(start) < 0.6 and iou(fitted) > 0.85
+    off = KeypointFitConfig.from_dict({"steps": 100, "lr": 0.02, "weights": {"silhouette": 0}})
+    assert iou(fit_to_detections(start, detected, scene, Priors(model, None), off)) < 0.65

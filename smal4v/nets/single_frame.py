@@ -75,9 +75,11 @@ def build_single_frame_net(config: NetConfig | dict[str, Any], model: nn.Module)
     encoder = ImageEncoder(cfg.backbone, cfg.pretrained, cfg.feature_dim, cfg.spatial_grid, cfg.spatial_channels,
                            cfg.input_size)
     keypoint_head = None
+    if cfg.silhouette_head and not cfg.keypoint_head:
+        raise ValueError("network.silhouette_head is a map of the keypoint head: set network.keypoint_head: true too")
     if cfg.keypoint_head:
         if cfg.num_keypoints < 1:
             raise ValueError("network.keypoint_head needs num_keypoints (the keypoint set's size) to build the head")
         keypoint_head = KeypointHead(encoder.map_channels, cfg.num_keypoints, cfg.keypoint_head_width,
-                                     cfg.keypoint_head_stride)
+                                     cfg.keypoint_head_stride, cfg.silhouette_head)
     return SingleFrameNet(encoder, heads, cfg, keypoint_head)

@@ -29,6 +29,7 @@ LOSS_TERMS: tuple[str, ...] = (
     "head_detections",  # online: keypoints vs the parent's keypoint-head detections on unannotated frames (soft targets)
     "detected_keypoints",  # network.keypoint_head: its heatmap keypoints vs the 2D keypoints (as "keypoints")
     "keypoint_visibility",  # network.keypoint_head: binary cross-entropy of its visibility logits
+    "detected_silhouette",  # network.silhouette_head: binary cross-entropy of its silhouette map vs the mask
     "trans",  # MSE on camera translation
     "focal",  # squared log-ratio of focal lengths
     "vertices",  # mean L2 vertex distance (camera frame)
@@ -86,6 +87,7 @@ class NetConfig(_Base):
     keypoint_head: bool = False  # also detect 2D keypoints as heatmaps (nets/keypoint_head.py), for keypoint_fit
     keypoint_head_width: int = 64  # channels of that head
     keypoint_head_stride: int = 8  # its heatmap cell in crop pixels: 8 (layer 2's grid) or 4 (refined with layer 1)
+    silhouette_head: bool = False  # that head also predicts the animal's silhouette (fitted by keypoint_fit's silhouette term)
     num_keypoints: int = 0  # the keypoint set's size; filled in when a network with keypoint_head is built for training
 
 
@@ -109,7 +111,8 @@ class AugmentConfig(_Base):
 
 def _single_weights() -> dict[str, float]:
     return {k: 0.0 for k in LOSS_TERMS} | {"keypoints": 10.0, "silhouette": 10.0, "pose_prior": 1e-3, "shape_prior": 1e-3,
-                                            "detected_keypoints": 10.0, "keypoint_visibility": 1.0}
+                                            "detected_keypoints": 10.0, "keypoint_visibility": 1.0,
+                                            "detected_silhouette": 1.0}
 
 
 def _online_weights() -> dict[str, float]:
@@ -141,7 +144,8 @@ class SingleFrameTrainConfig(_Base):
 
 
 def _keypoint_fit_weights() -> dict[str, float]:
-    return {k: 0.0 for k in LOSS_TERMS} | {"keypoints": 10.0, "pose_prior": 0.02, "joint_limits": 1.0, "shape_prior": 0.01}
+    return {k: 0.0 for k in LOSS_TERMS} | {"keypoints": 10.0, "silhouette": 10.0,  # silhouette: with a silhouette head
+                                           "pose_prior": 0.02, "joint_limits": 1.0, "shape_prior": 0.01}
 
 
 @dataclass

@@ -5,7 +5,9 @@ parameters the same network regresses (``benchmarks/results/keypoint_head.md``);
 optimisation from the regressed estimate moves pose, shape and translation until the model's
 projected keypoints meet the detections, weighted by how likely each keypoint is seen, under the
 model's priors (SMALify-style fitting, with the network's detections instead of annotations).
-The focal length stays the network's: depth and focal trade off along the same image.
+The focal length stays the network's: depth and focal trade off along the same image. With a
+silhouette head, the rendered silhouette is also fitted to the head's silhouette map (weight
+``silhouette``): keypoints place the limbs, the outline places the body's extent.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from smal4v.nets.keypoint_head import DetectedKeypoints
 from smal4v.nets.params import SMALParams
 from smal4v.train.config import KeypointFitConfig
-from smal4v.train.losses import keypoint_loss, parameter_losses, weighted_total
+from smal4v.train.losses import keypoint_loss, parameter_losses, silhouette_loss, weighted_total
 from smal4v.train.scene import Priors, Scene
 
 FREE_FIELDS = ("betas", "pose", "trans", "limb_scale")
@@ -35,11 +37,16 @@ def fit_to_detections(start: SMALParams, detected: DetectedKeypoints, scene: Sce
     targets = detected.as_targets().detach()
     free = {k: getattr(start, k).clone().requires_grad_(True) for k in FREE_FIELDS if getattr(start, k) is not None}
     pull_to_start = any(cfg.weights.get(k, 0.0) > 0 for k in PULL_TERMS)
+    fit_outline = detected.silhouette_logits is not None and cfg.weights.get("silhouette", 0.0) > 0
+    outline = detected.silhouette(scene.mask_size).detach() if fit_outline else None
     opt = torch.optim.Adam(list(free.values()), lr=cfg.lr)
     for _ in range(cfg.steps):
         params = replace(start, **free)
-        terms = {"keypoints": keypoint_loss(scene(params, silhouette=False).keypoints, targets, scene.image_size),
+        seen = scene(params, silhouette=fit_outline)
+        terms = {"keypoints": keypoint_loss(seen.keypoints, targets, scene.image_size),
                  **priors(params), **(parameter_losses(params, start) if pull_to_start else {})}
+        if outline is not None:
+            terms["silhouette"] = silhouette_loss(seen.silhouette, outline)
         total, _ = weighted_total(terms, cfg.weights)
         opt.zero_grad()
         total.backward()

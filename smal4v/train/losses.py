@@ -33,14 +33,23 @@ def keypoint_loss(pred: torch.Tensor, target: torch.Tensor, image_size: float, k
     return (err * vis).sum() / vis.sum().clamp_min(1.0)
 
 
-def detection_losses(detected: DetectedKeypoints, target: torch.Tensor, image_size: float,
-                     kind: str = "l1") -> dict[str, torch.Tensor]:
+def detection_losses(detected: DetectedKeypoints, target: torch.Tensor, image_size: float, kind: str = "l1",
+                     masks: torch.Tensor | None = None, mask_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The keypoint head's terms against (B, K, 3) targets: ``detected_keypoints`` (as
     :func:`keypoint_loss`, on the visible keypoints) and ``keypoint_visibility`` (binary
-    cross-entropy of its visibility logits against visible > 0)."""
+    cross-entropy of its visibility logits against visible > 0); with a silhouette map and
+    ``masks`` (B, S, S), ``detected_silhouette`` (binary cross-entropy against the masks
+    averaged over each grid cell, images weighted by ``mask_valid``)."""
     seen = (target[..., 2] > 0).to(detected.visibility_logits)
-    return {"detected_keypoints": keypoint_loss(detected.xy, target, image_size, kind),
-            "keypoint_visibility": F.binary_cross_entropy_with_logits(detected.visibility_logits, seen)}
+    terms = {"detected_keypoints": keypoint_loss(detected.xy, target, image_size, kind),
+             "keypoint_visibility": F.binary_cross_entropy_with_logits(detected.visibility_logits, seen)}
+    logits = detected.silhouette_logits
+    if logits is not None and masks is not None:
+        cells = F.adaptive_avg_pool2d(masks[:, None].to(logits), logits.shape[-2:])[:, 0]
+        per = F.binary_cross_entropy_with_logits(logits, cells, reduction="none").flatten(1).mean(1)
+        valid = torch.ones_like(per) if mask_valid is None else mask_valid.to(per)
+        terms["detected_silhouette"] = (per * valid).sum() / valid.sum().clamp_min(1.0)
+    return terms
 
 
 def silhouette_loss(
