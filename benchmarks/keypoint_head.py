@@ -51,26 +51,40 @@ def detection_scores(network: Path, seq: Path, model: torch.nn.Module) -> dict[t
     return {(f"pck@{a}_sqrt_area", "unseen"): scores[f"pck@{a}"] for a in ("0.1", "0.15")}
 
 
-def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float,
-              reference_label: str = REFERENCE_LABEL) -> tuple[pd.DataFrame, float]:
-    """Mean over RUN's test videos of every (row, cell); and the fitting time per video (s)."""
+def fits(steps: list[int], silhouette_weights: list[float]) -> list[tuple[str, dict[str, object]]]:
+    """(row label, keypoint_fit settings) for every number of steps, and for every silhouette
+    weight when more than one is asked for (the weight only acts with a silhouette head)."""
+    out: list[tuple[str, dict[str, object]]] = []
+    for n in steps:
+        if n == 0:
+            out.append(("regressed", {"steps": 0}))
+        for w in silhouette_weights if n else []:
+            label = f"fit {n} steps" + (f", silhouette {w:g}" if len(silhouette_weights) > 1 else "")
+            out.append((label, {"steps": n, "weights": {"silhouette": w}}))
+    return out
+
+
+def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float, reference_label: str = REFERENCE_LABEL,
+              silhouette_weights: tuple[float, ...] = (10.0,)) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Mean over RUN's test videos of every (row, cell); and the parent's fitting time per video (s) per fit."""
     model = load_model("procedural")
     kps = load_keypoint_set("badja20")
-    rows, fit_seconds, tables = [], [], []
+    rows, tables = [], []
+    fit_seconds: dict[str, list[float]] = {}
     test_videos = sorted(p.parent.name for p in (reference / "sequences").glob("*/predictions_parent.h5"))
     for seq in (run / "sequences" / name for name in test_videos):
         with tempfile.TemporaryDirectory() as tmp:
             predictions = {}
             for variant in ("base", "parent"):
                 network = run / "models" / f"{variant}.pt"
-                for n in steps:
-                    out = Path(tmp) / f"{variant}_{n}.h5"
+                for i, (label, fit_cfg) in enumerate(fits(steps, list(silhouette_weights))):
+                    out = Path(tmp) / f"{variant}_{i}.h5"
                     start = time.perf_counter()
                     predict_variant(str(network), str(seq / "frames.h5"), "procedural", "badja20", variant, "cpu", str(out),
-                                    "benchmarks/keypoint_head.py", {"steps": n, "lr": fit_lr})
-                    if n > 0 and variant == "parent":
-                        fit_seconds.append(time.perf_counter() - start)
-                    predictions[f"{variant}, head, fit {n} steps" if n else f"{variant}, head, regressed"] = out
+                                    "benchmarks/keypoint_head.py", {**fit_cfg, "lr": fit_lr})
+                    if fit_cfg["steps"] and variant == "parent":
+                        fit_seconds.setdefault(label, []).append(time.perf_counter() - start)
+                    predictions[f"{variant}, head, {label}"] = out
                 predictions[f"{variant}, {reference_label}"] = reference / "sequences" / seq.name / f"predictions_{variant}.h5"
                 detectors = {"head": network, reference_label: reference / "models" / f"{variant}.pt"}
                 for label, path in detectors.items():
@@ -83,7 +97,7 @@ def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float,
     cells = table.set_index(["metric", "split"]).loc[CELLS].reset_index()
     wide = cells.pivot_table(index="variant", columns=["metric", "split"], values="value", aggfunc="mean")
     wide.columns = [f"{m} ({s})" for m, s in wide.columns]
-    return wide, float(np.mean(fit_seconds)) if fit_seconds else 0.0
+    return wide, {label: float(np.mean(t)) for label, t in fit_seconds.items()}
 
 
 def main() -> None:
@@ -92,6 +106,8 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, nargs="+", required=True, help="the same seeds' runs without it, in order")
     parser.add_argument("--steps", type=int, nargs="+", default=[0, 100])
     parser.add_argument("--lr", type=float, default=0.01, help="the fit's learning rate")
+    parser.add_argument("--silhouette", type=float, nargs="+", default=[10.0],
+                        help="the fit's silhouette weights (each a row; they act only with network.silhouette_head)")
     parser.add_argument("--out", default="benchmarks/results/keypoint_head.md")
     parser.add_argument("--reference-label", default=REFERENCE_LABEL,
                         help="how the tables name the reference runs (their detections are scored too if they have a head)")
@@ -102,7 +118,7 @@ def main() -> None:
     torch.set_num_threads(1)
     per_run, times = [], []
     for run, reference in zip(args.run, args.reference):
-        wide, seconds = score_run(run, reference, args.steps, args.lr, args.reference_label)
+        wide, seconds = score_run(run, reference, args.steps, args.lr, args.reference_label, tuple(args.silhouette))
         per_run.append(wide)
         times.append(seconds)
     stacked = pd.concat(per_run, keys=range(len(per_run)))
@@ -118,12 +134,13 @@ def main() -> None:
         f"- machine: {machine()}",
         f"- command: `python benchmarks/keypoint_head.py --run {' '.join(map(str, args.run))} --reference "
         f"{' '.join(map(str, args.reference))} --steps {' '.join(map(str, args.steps))} --lr {args.lr}"
+        f" --silhouette {' '.join(f'{w:g}' for w in args.silhouette)}"
         + (f" --reference-label '{args.reference_label}'`" if args.reference_label != REFERENCE_LABEL else "`"),
         "",
         *([args.note, ""] if args.note else []),
         f"Means over each run's test videos, then mean ± std over the {len(per_run)} run(s). `unseen`: every frame whose",
-        "keypoints (PCK, sqrt area) or mask (IoU) the method was not given. Fitting time per video (40 frames, parent): "
-        + ", ".join(f"{t:.1f} s" for t in times) + ".",
+        "keypoints (PCK, sqrt area) or mask (IoU) the method was not given. Fitting time per video (40 frames, parent), "
+        "per run: " + "; ".join(f"{label}: " + ", ".join(f"{t[label]:.1f} s" for t in times) for label in times[0]) + ".",
         "",
         shown.to_markdown(),
         "",
