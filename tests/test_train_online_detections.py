@@ -41,7 +41,7 @@ def test_a_weight_without_detections_says_what_to_train() -> None:
 
 def test_encode_features_stores_the_heads_detections(tmp_path: Path) -> None:
     """A parent with a keypoint head: features.h5 holds its detections (the reloaded network's own
-    head output on the same crops); a parent without one stores none."""
+    head output on the same crops) beside its encoder's features; a parent without one stores none."""
     torch.set_num_threads(1)
     model, kps = load_model("procedural"), load_keypoint_set("badja20")
     crops = np.random.default_rng(0).integers(0, 255, (3, S, S, 3)).astype(np.uint8)
@@ -55,7 +55,10 @@ def test_encode_features_stores_the_heads_detections(tmp_path: Path) -> None:
         path = tmp_path / f"parent_{head}.pt"
         torch.save({"model": net.state_dict(), "net_config": net.config.to_dict()}, path)
         encode_features(str(path), str(tmp_path / "frames.h5"), str(tmp_path / "features.h5"), "procedural", "cpu", "test")
-        stored = artifacts.read_artifact(tmp_path / "features.h5", "features").get("detections")
+        encoded = artifacts.read_artifact(tmp_path / "features.h5", "features")
+        stored = encoded.get("detections")
+        features = load_single_frame_net(path, model).encoder.encode_frames(crops)
+        np.testing.assert_allclose(encoded["features"], features, atol=1e-5)  # one pass gives both
         if not head:
             assert stored is None
             continue

@@ -35,10 +35,15 @@ class SingleFrameNet(nn.Module):
 
     def forward_with_keypoints(self, images: torch.Tensor) -> tuple[SMALParams, DetectedKeypoints]:
         """The parameters and the keypoint head's detections from one pass of the encoder."""
+        feature, detected = self.features_with_keypoints(images)
+        return self.heads(feature), detected
+
+    def features_with_keypoints(self, images: torch.Tensor) -> tuple[torch.Tensor, DetectedKeypoints]:
+        """The encoder's global feature (B, D) and the keypoint head's detections, from one pass."""
         if self.keypoint_head is None:
             raise ValueError("this network has no keypoint head (network.keypoint_head: false)")
         out = self.encoder.forward_features(images)
-        return self.heads(out.feature), self.keypoint_head(out.maps, images.shape[-1])
+        return out.feature, self.keypoint_head(out.maps, images.shape[-1])
 
 
 def family_mean(model: nn.Module, name: str | None, num_betas: int) -> np.ndarray | None:

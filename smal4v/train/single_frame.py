@@ -225,6 +225,15 @@ def detect_single_frame(
     return SMALParams.cat([params for params, _ in outs]), DetectedKeypoints.cat([d for _, d in outs])
 
 
+@torch.no_grad()
+def encode_and_detect(net: SingleFrameNet, crops: np.ndarray | torch.Tensor, batch_size: int = 32,
+                      device: str | torch.device | None = None) -> tuple[np.ndarray, DetectedKeypoints]:
+    """The encoder's features (N, D) float32 and the keypoint head's detections (N, K) on CPU, from
+    one eval-mode pass per batch (what ``encode_features`` stores for online training)."""
+    outs = _in_eval_mode(net, net.features_with_keypoints, crops, batch_size, device)
+    return (torch.cat([f for f, _ in outs]).float().numpy(), DetectedKeypoints.cat([d for _, d in outs]))
+
+
 def _in_eval_mode(net: SingleFrameNet, forward: Any, crops: np.ndarray | torch.Tensor, batch_size: int,
                   device: str | torch.device | None) -> list[Any]:
     """``forward`` (the network or one of its methods) on batches of crops in eval mode, outputs

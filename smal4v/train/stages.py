@@ -32,7 +32,8 @@ from smal4v.train.loop import seed_everything, select_device
 from smal4v.train.online import SequenceData, load_online_net, train_online
 from smal4v.train.refine import refine_sequence
 from smal4v.train.scene import Priors, Scene
-from smal4v.train.single_frame import detect_single_frame, load_single_frame_net, predict_single_frame, train_single_frame
+from smal4v.train.single_frame import (detect_single_frame, encode_and_detect, load_single_frame_net, predict_single_frame,
+                                      train_single_frame)
 
 
 def _with_run_settings(cfg: Mapping[str, Any], seed: int, device: str) -> dict[str, Any]:
@@ -186,9 +187,11 @@ def encode_features(network_path: str, frames_path: str, out_path: str, model_sp
     net = load_single_frame_net(network_path, load_model(model_spec))
     crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
     dev = select_device(device)
-    datasets = {"features": net.encoder.to(dev).encode_frames(crops, device=dev)}
-    if net.keypoint_head is not None:
-        datasets["detections"] = detect_single_frame(net.to(dev), crops)[1].as_targets().numpy()
+    if net.keypoint_head is None:
+        datasets = {"features": net.encoder.to(dev).encode_frames(crops, device=dev)}
+    else:
+        features, detected = encode_and_detect(net.to(dev), crops)
+        datasets = {"features": features, "detections": detected.as_targets().numpy()}
     artifacts.write_artifact(out_path, "features", datasets, {"encoder": net.config.backbone}, created_by)
 
 
