@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train_online_temporal import S, _setup
+from online_helpers import S, smooth_clip_setup
 
 from smal4v.data import artifacts
 from smal4v.model import load_keypoint_set, load_model
@@ -71,7 +71,7 @@ def test_encode_features_stores_the_heads_detections(tmp_path: Path) -> None:
 def test_detections_pull_the_frames_without_annotation_towards_them(tmp_path) -> None:
     """Detections at the true keypoints: with weight ``head_detections`` the unannotated frames
     end nearer the truth than without; marked unseen (probability 0) they change nothing."""
-    model, kps, parent, features, truth, given, train_kp = _setup(1)
+    model, kps, parent, features, truth, given, train_kp = smooth_clip_setup(1)
     seen = truth.copy()
     unseen = truth.copy()
     unseen[..., :2] += 20.0  # far off, but never seen: no pull

@@ -7,60 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from online_helpers import random_parent
+from online_helpers import EVERY, S, smooth_clip_setup
 
 from smal4v.data.keypoint_interpolation import interpolate_training_keypoints
 from smal4v.evaluate.metrics import keypoint_jitter, nanmean, pck_per_frame
-from smal4v.model import load_keypoint_set, load_model
-from smal4v.model.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from smal4v.nets.heads import SMALHeads
-from smal4v.nets.params import SMALParams
 from smal4v.nets.temporal import predict_sequence
 from smal4v.train.config import OnlineTrainConfig
 from smal4v.train.online import SequenceData, load_online_net, train_online
 from smal4v.train.scene import Scene
 
-S, N, EVERY, D = 64, 40, 6, 16
-
-
-def _clip(model, kps, heads: SMALHeads, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame features (N, D) = a random linear map of the smooth latent motion + i.i.d. noise,
-    and the true keypoints (N, K, 3) of that motion (a turning, walking, drifting animal)."""
-    t = np.arange(N) / N
-    yaw = 0.8 * np.sin(2 * np.pi * (0.7 * t + rng.uniform()))
-    phase = 2 * np.pi * (3 * t + rng.uniform())
-    pose = torch.zeros(N, 35, 3)
-    turn = torch.zeros(N, 3)
-    turn[:, 1] = torch.as_tensor(yaw, dtype=torch.float32)
-    pose[:, 0] = matrix_to_axis_angle(axis_angle_to_matrix(turn) @ heads.root_offset)
-    swing = torch.as_tensor(0.35 * np.sin(phase), dtype=torch.float32)[:, None]
-    pose[:, 7:15, 1], pose[:, 17:25, 1] = swing, -swing
-    shift = np.stack([0.15 * np.sin(2 * np.pi * t), 0.05 * np.cos(2 * np.pi * t), 0 * t], 1)
-    truth = SMALParams(torch.zeros(N, 20), pose, heads.trans_default + torch.as_tensor(shift, dtype=torch.float32),
-                       torch.full((N,), 2.0 * S))
-    with torch.no_grad():
-        kp = Scene(model, kps, S, S)(truth, silhouette=False).keypoints
-    latent = np.stack([np.sin(yaw), np.cos(yaw), np.sin(phase), np.cos(phase), 5 * shift[:, 0], 5 * shift[:, 1]], 1)
-    features = latent @ rng.normal(size=(6, D)) + 0.5 * rng.normal(size=(N, D))
-    return features.astype(np.float32), torch.cat([kp, torch.ones(N, len(kps), 1)], -1).numpy()
-
-
-def _setup(clip_seed: int):
-    """Model, keypoint set, a random parent, a clip (features, dense truth) from ``clip_seed``,
-    the annotated frames (every EVERY-th) and the training keypoints (the others blanked)."""
-    torch.set_num_threads(1)
-    model, kps = load_model("procedural"), load_keypoint_set("badja20")
-    parent = random_parent(S, D)
-    features, truth = _clip(model, kps, parent.heads, np.random.default_rng(clip_seed))
-    given = np.arange(N) % EVERY == 0
-    train_kp = truth.copy()
-    train_kp[~given, :, 2] = 0.0
-    return model, kps, parent, features, truth, given, train_kp
-
-
 @pytest.mark.slow
 def test_online_beats_online_single_on_a_smooth_clip(tmp_path):
-    model, kps, parent, features, truth, given, train_kp = _setup(0)
+    model, kps, parent, features, truth, given, train_kp = smooth_clip_setup(0)
     data = SequenceData(features, train_kp, None, S, name="clip")
     defaults = OnlineTrainConfig()
     scores = {}
@@ -82,7 +40,7 @@ def test_online_beats_online_single_on_a_smooth_clip(tmp_path):
 def test_interpolated_targets_pull_the_frames_between_annotations_to_the_straight_lines(tmp_path):
     """With weight ``interpolated_keypoints`` > 0 the keypoints of the frames without
     annotations end nearer the straight lines between the annotated frames than without it."""
-    model, kps, parent, features, truth, given, train_kp = _setup(1)
+    model, kps, parent, features, truth, given, train_kp = smooth_clip_setup(1)
     lines = interpolate_training_keypoints(train_kp, given)
     distance = {}
     for weight in (0.0, 10.0):
@@ -99,7 +57,7 @@ def test_interpolated_targets_pull_the_frames_between_annotations_to_the_straigh
 def test_a_trained_online_network_loads_back_and_predicts_the_same(tmp_path):
     """``load_online_net`` rebuilds the per-video network from its checkpoint (settings included):
     the same merge gives the training run's predictions, another merge other ones."""
-    model, kps, parent, features, _, _, train_kp = _setup(1)
+    model, kps, parent, features, _, _, train_kp = smooth_clip_setup(1)
     data = SequenceData(features, train_kp, None, S, name="clip")
     cfg = {"epochs": 2, "warmup_epochs": 0, "gru_hidden": 16, "lr": 3e-3, "view_hypotheses": 1,
            "progress": False, "device": "cpu", "checkpoint_every": 1000}
