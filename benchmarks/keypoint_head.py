@@ -19,11 +19,13 @@ import argparse
 import datetime as dt
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from online_settings import parse_variant
 from workflow_runs import git_commit, machine, write_report
 
 from smal4v.data.annotations import SPLIT_TRAIN
@@ -51,9 +53,11 @@ def detection_scores(network: Path, seq: Path, model: torch.nn.Module) -> dict[t
     return {(f"pck@{a}_sqrt_area", "unseen"): scores[f"pck@{a}"] for a in ("0.1", "0.15")}
 
 
-def fits(steps: list[int], silhouette_weights: list[float]) -> list[tuple[str, dict[str, object]]]:
+def fits(steps: list[int], silhouette_weights: list[float],
+         variants: Sequence[tuple[str, dict]] = ()) -> list[tuple[str, dict[str, object]]]:
     """(row label, keypoint_fit settings) for every number of steps, and for every silhouette
-    weight when more than one is asked for (the weight only acts with a silhouette head)."""
+    weight when more than one is asked for (the weight only acts with a silhouette head); then a
+    row per named variant: ``keypoint_fit`` at the most steps, updated by its settings."""
     out: list[tuple[str, dict[str, object]]] = []
     for n in steps:
         if n == 0:
@@ -61,11 +65,12 @@ def fits(steps: list[int], silhouette_weights: list[float]) -> list[tuple[str, d
         for w in silhouette_weights if n else []:
             label = f"fit {n} steps" + (f", silhouette {w:g}" if len(silhouette_weights) > 1 else "")
             out.append((label, {"steps": n, "weights": {"silhouette": w}}))
-    return out
+    return out + [(name, {"steps": max(steps), **update}) for name, update in variants]
 
 
 def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float, reference_label: str = REFERENCE_LABEL,
-              silhouette_weights: tuple[float, ...] = (10.0,)) -> tuple[pd.DataFrame, dict[str, float]]:
+              silhouette_weights: tuple[float, ...] = (10.0,),
+              variants: tuple[tuple[str, dict], ...] = ()) -> tuple[pd.DataFrame, dict[str, float]]:
     """Mean over RUN's test videos of every (row, cell); and the parent's fitting time per video (s) per fit."""
     model = load_model("procedural")
     kps = load_keypoint_set("badja20")
@@ -77,7 +82,7 @@ def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float, refer
             predictions = {}
             for variant in ("base", "parent"):
                 network = run / "models" / f"{variant}.pt"
-                for i, (label, fit_cfg) in enumerate(fits(steps, list(silhouette_weights))):
+                for i, (label, fit_cfg) in enumerate(fits(steps, list(silhouette_weights), list(variants))):
                     out = Path(tmp) / f"{variant}_{i}.h5"
                     start = time.perf_counter()
                     predict_variant(str(network), str(seq / "frames.h5"), "procedural", "badja20", variant, "cpu", str(out),
@@ -111,6 +116,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/keypoint_head.md")
     parser.add_argument("--reference-label", default=REFERENCE_LABEL,
                         help="how the tables name the reference runs (their detections are scored too if they have a head)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=YAML",
+                        help="another fit: keypoint_fit at the most --steps updated by YAML, e.g. 'sides={mirror_tolerant: true}'")
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     if len(args.run) != len(args.reference):
@@ -118,7 +125,8 @@ def main() -> None:
     torch.set_num_threads(1)
     per_run, times = [], []
     for run, reference in zip(args.run, args.reference):
-        wide, seconds = score_run(run, reference, args.steps, args.lr, args.reference_label, tuple(args.silhouette))
+        wide, seconds = score_run(run, reference, args.steps, args.lr, args.reference_label, tuple(args.silhouette),
+                                  tuple(parse_variant(v) for v in args.variant))
         per_run.append(wide)
         times.append(seconds)
     stacked = pd.concat(per_run, keys=range(len(per_run)))
@@ -134,7 +142,7 @@ def main() -> None:
         f"- machine: {machine()}",
         f"- command: `python benchmarks/keypoint_head.py --run {' '.join(map(str, args.run))} --reference "
         f"{' '.join(map(str, args.reference))} --steps {' '.join(map(str, args.steps))} --lr {args.lr}"
-        f" --silhouette {' '.join(f'{w:g}' for w in args.silhouette)}"
+        f" --silhouette {' '.join(f'{w:g}' for w in args.silhouette)}" + "".join(f" --variant '{v}'" for v in args.variant)
         + (f" --reference-label '{args.reference_label}'`" if args.reference_label != REFERENCE_LABEL else "`"),
         "",
         *([args.note, ""] if args.note else []),
