@@ -9,7 +9,6 @@ from smal4v.nets.params import SMALParams
 from smal4v.train.losses import (
     finite_difference,
     keypoint_loss,
-    mirror_tolerant_keypoint_loss,
     parameter_losses,
     silhouette_loss,
     temporal_losses,
@@ -29,24 +28,6 @@ def test_keypoint_loss_visible_only() -> None:
     assert keypoint_loss(pred, none, 100.0) == 0
     with pytest.raises(ValueError):
         keypoint_loss(pred, tgt, 100.0, "huber")
-
-
-def test_mirror_tolerant_loss_matches_each_pair_the_closer_way() -> None:
-    """Keypoints 0/1 a mirror pair, 2 unpaired. Frame 0: the targets' pair swapped (the loss is
-    that of the straight match after swapping back); frame 1: as given (the ordinary loss); the
-    unpaired keypoint never swaps; per-keypoint weights travel with their targets."""
-    flip = [1, 0, 2]
-    pred = torch.tensor([[[10.0, 10.0], [30.0, 10.0], [50.0, 50.0]]] * 2)
-    tgt = torch.tensor([[[31.0, 10.0, 1.0], [10.0, 12.0, 0.5], [50.0, 53.0, 1.0]],
-                        [[11.0, 10.0, 1.0], [30.0, 12.0, 0.5], [50.0, 53.0, 1.0]]])
-    unswapped = tgt.clone()
-    unswapped[0] = tgt[0, flip]
-    expected = keypoint_loss(pred, unswapped, 100.0)  # (0.5 * 2 + 1 * 1 + 3 + 1 + 0.5 * 2 + 3) / (2 * 2.5) / 100
-    assert torch.isclose(mirror_tolerant_keypoint_loss(pred, tgt, 100.0, flip), expected)
-    assert torch.isclose(expected, torch.tensor(10.0 / 5.0 / 100.0))
-    assert torch.isclose(mirror_tolerant_keypoint_loss(pred[1:], tgt[1:], 100.0, flip), keypoint_loss(pred[1:], tgt[1:], 100.0))
-    no_pairs = mirror_tolerant_keypoint_loss(pred, tgt, 100.0, [0, 1, 2])
-    assert torch.isclose(no_pairs, keypoint_loss(pred, tgt, 100.0))
 
 
 def test_silhouette_losses() -> None:

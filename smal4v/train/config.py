@@ -156,8 +156,6 @@ class KeypointFitConfig(_Base):
 
     steps: int = 0  # Adam steps over all frames at once; 0 = predictions as the network regresses them
     lr: float = 0.01
-    mirror_tolerant: bool = False  # each left/right pair of detections matched as detected or swapped, whichever
-                                   # is closer: the regressed start decides the sides, the detections the places
     weights: dict[str, float] = field(default_factory=_keypoint_fit_weights)
 
 
@@ -190,8 +188,6 @@ class OnlineTrainConfig(_Base):
     grad_clip: float = 5.0  # max global gradient norm (0 = off)
     lr_offsets: float = 0.004  # Adam step of the vertex offsets (model units), with shape_offsets (as refine's)
     interpolation_decay: float = 3.0  # frames: soft-target weight exp(-d / decay) at d frames from an annotation
-    mirror_tolerant_detections: bool = False  # head_detections: each left/right pair matched as detected or
-                                               # swapped, whichever is closer (the head's positions, not its sides)
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     weight_decay: float = 0.0
     seed: int = 0

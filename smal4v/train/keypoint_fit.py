@@ -19,8 +19,7 @@ import torch
 from smal4v.nets.keypoint_head import DetectedKeypoints
 from smal4v.nets.params import SMALParams
 from smal4v.train.config import KeypointFitConfig
-from smal4v.train.losses import (keypoint_loss, mirror_tolerant_keypoint_loss, parameter_losses, silhouette_loss,
-                                 weighted_total)
+from smal4v.train.losses import keypoint_loss, parameter_losses, silhouette_loss, weighted_total
 from smal4v.train.scene import Priors, Scene
 
 FREE_FIELDS = ("betas", "pose", "trans", "limb_scale")
@@ -44,9 +43,7 @@ def fit_to_detections(start: SMALParams, detected: DetectedKeypoints, scene: Sce
     for _ in range(cfg.steps):
         params = replace(start, **free)
         seen = scene(params, silhouette=fit_outline)
-        matched = (mirror_tolerant_keypoint_loss(seen.keypoints, targets, scene.image_size, scene.keypoint_set.flip)
-                   if cfg.mirror_tolerant else keypoint_loss(seen.keypoints, targets, scene.image_size))
-        terms = {"keypoints": matched,
+        terms = {"keypoints": keypoint_loss(seen.keypoints, targets, scene.image_size),
                  **priors(params), **(parameter_losses(params, start) if pull_to_start else {})}
         if outline is not None:
             terms["silhouette"] = silhouette_loss(seen.silhouette, outline)

@@ -23,30 +23,14 @@ def keypoint_loss(pred: torch.Tensor, target: torch.Tensor, image_size: float, k
     averaged over visible keypoints only (sum of vis * err / sum of vis); 0 if none is visible.
     """
     vis = target[..., 2]
-    return (_keypoint_errors(pred, target, image_size, kind) * vis).sum() / vis.sum().clamp_min(1.0)
-
-
-def mirror_tolerant_keypoint_loss(pred: torch.Tensor, target: torch.Tensor, image_size: float, flip: list[int],
-                                  kind: str = "l1") -> torch.Tensor:
-    """As :func:`keypoint_loss`, with each mirror pair (``flip``: the keypoint set's left/right
-    permutation) matched as given or swapped, whichever is closer in that frame: for targets whose
-    positions are good but whose left and right are not (a detector's near and far legs)."""
-    vis = target[..., 2]
-    swapped = target[..., flip, :]
-    as_given = _keypoint_errors(pred, target, image_size, kind) * vis
-    crossed = _keypoint_errors(pred, swapped, image_size, kind) * swapped[..., 2]
-    cross_is_closer = (crossed + crossed[..., flip]) < (as_given + as_given[..., flip])
-    return torch.where(cross_is_closer, crossed, as_given).sum() / vis.sum().clamp_min(1.0)
-
-
-def _keypoint_errors(pred: torch.Tensor, target: torch.Tensor, image_size: float, kind: str) -> torch.Tensor:
-    """(..., K) unweighted error of each keypoint, in crop sizes (L1 or squared)."""
     diff = (pred - target[..., :2]) / float(image_size)
     if kind == "l1":
-        return diff.abs().sum(-1)
-    if kind == "mse":
-        return (diff * diff).sum(-1)
-    raise ValueError(f"unknown keypoint loss {kind!r}; use 'l1' or 'mse'")
+        err = diff.abs().sum(-1)
+    elif kind == "mse":
+        err = (diff * diff).sum(-1)
+    else:
+        raise ValueError(f"unknown keypoint loss {kind!r}; use 'l1' or 'mse'")
+    return (err * vis).sum() / vis.sum().clamp_min(1.0)
 
 
 def detection_losses(detected: DetectedKeypoints, target: torch.Tensor, image_size: float, kind: str = "l1",

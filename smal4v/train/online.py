@@ -34,8 +34,7 @@ from smal4v.nets.single_frame import SingleFrameNet
 from smal4v.nets.temporal import SequenceNet, build_online_net, predict_sequence, window_starts
 from smal4v.train.config import OnlineTrainConfig
 from smal4v.train.loop import fit, load_checkpoint, progress, seed_everything, select_device
-from smal4v.train.losses import (keypoint_loss, mirror_tolerant_keypoint_loss, silhouette_loss, temporal_losses,
-                                 weighted_total)
+from smal4v.train.losses import keypoint_loss, silhouette_loss, temporal_losses, weighted_total
 from smal4v.train.scene import Priors, Scene
 from smal4v.train.schedule import descend, learning_rate_factor, set_learning_rate
 
@@ -108,12 +107,7 @@ def window_losses(
     if data.keypoints is not None:
         terms["keypoints"] = keypoint_loss(sc.keypoints, data.keypoints[idx.flatten()].to(device), data.image_size, cfg.loss.keypoint_loss)
     for term, targets in (soft_targets or {}).items():
-        rows_targets = targets[idx.flatten()].to(device)
-        if term == "head_detections" and cfg.mirror_tolerant_detections:
-            terms[term] = mirror_tolerant_keypoint_loss(sc.keypoints, rows_targets, data.image_size,
-                                                        scene.keypoint_set.flip, cfg.loss.keypoint_loss)
-        else:
-            terms[term] = keypoint_loss(sc.keypoints, rows_targets, data.image_size, cfg.loss.keypoint_loss)
+        terms[term] = keypoint_loss(sc.keypoints, targets[idx.flatten()].to(device), data.image_size, cfg.loss.keypoint_loss)
     if need_sil:
         frames = idx.flatten() if rows is None else idx.flatten()[rows]
         tgt = scene.resize_masks(data.masks[frames].to(device))  # type: ignore[index]
