@@ -174,3 +174,29 @@ def test_fit_matches_the_outline_of_a_silhouette_map(model, kps) -> None:
                                KeypointFitConfig.from_dict({"steps": 100, "lr": 0.02}))
     assert float(iou(start).max()) < 0.4  # measured: 0.27, 0.36, 0.13
     assert float(iou(fitted).min()) > 0.65 and float((iou(fitted) - iou(start)).min()) > 0.35  # 0.73, 0.92, 0.72
+
+
+def test_outline_steps_render_only_the_last_steps(model, kps) -> None:
+    """``outline_steps: N`` renders (and matches) the silhouette in the last N of the steps only;
+    0 renders in every step; without a silhouette map nothing is rendered."""
+    rendered: list[bool] = []
+
+    class CountingScene(Scene):
+        def __call__(self, params: SMALParams, silhouette: bool = True, **kw):  # type: ignore[override]
+            rendered.append(silhouette)
+            return super().__call__(params, silhouette=silhouette, **kw)
+
+    counting = CountingScene(model, kps, S)
+
+    n, k = 2, len(kps.names)
+    pose = torch.zeros(n, 35, 3)
+    pose[:, 0] = torch.tensor([1.2, 1.2, -1.2])
+    start = SMALParams(torch.zeros(n, 20), pose, torch.tensor([[0.0, 0.0, 2.5]]).repeat(n, 1), torch.full((n,), 2.0 * S))
+    xy = torch.full((n, k, 2), S / 2)
+    for outline_steps, silhouette_map, expected in ((3, True, 3), (0, True, 10), (3, False, 0)):
+        rendered.clear()
+        detected = DetectedKeypoints(xy, torch.zeros(n, k), torch.zeros(n, 16, 16) if silhouette_map else None)
+        cfg = KeypointFitConfig.from_dict({"steps": 10, "outline_steps": outline_steps})
+        fit_to_detections(start, detected, counting, Priors(model, None), cfg)
+        assert len(rendered) == 10 and sum(rendered) == expected
+        assert not any(rendered[: 10 - expected])  # the outline steps are the last ones

@@ -156,6 +156,8 @@ class KeypointFitConfig(_Base):
 
     steps: int = 0  # Adam steps over all frames at once; 0 = predictions as the network regresses them
     lr: float = 0.01
+    outline_steps: int = 0  # with a silhouette map: only the last N steps render and match the outline (0 = every
+                            # step); rendering is most of a step's time
     weights: dict[str, float] = field(default_factory=_keypoint_fit_weights)
 
 

@@ -40,12 +40,14 @@ def fit_to_detections(start: SMALParams, detected: DetectedKeypoints, scene: Sce
     fit_outline = detected.silhouette_logits is not None and cfg.weights.get("silhouette", 0.0) > 0
     outline = detected.silhouette(scene.mask_size).detach() if fit_outline else None
     opt = torch.optim.Adam(list(free.values()), lr=cfg.lr)
-    for _ in range(cfg.steps):
+    first_outline_step = cfg.steps - cfg.outline_steps if cfg.outline_steps > 0 else 0
+    for step in range(cfg.steps):
         params = replace(start, **free)
-        seen = scene(params, silhouette=fit_outline)
+        with_outline = outline is not None and step >= first_outline_step
+        seen = scene(params, silhouette=with_outline)
         terms = {"keypoints": keypoint_loss(seen.keypoints, targets, scene.image_size),
                  **priors(params), **(parameter_losses(params, start) if pull_to_start else {})}
-        if outline is not None:
+        if with_outline:
             terms["silhouette"] = silhouette_loss(seen.silhouette, outline)
         total, _ = weighted_total(terms, cfg.weights)
         opt.zero_grad()
