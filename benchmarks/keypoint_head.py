@@ -77,12 +77,13 @@ def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float, refer
     rows, tables = [], []
     fit_seconds: dict[str, list[float]] = {}
     test_videos = sorted(p.parent.name for p in (reference / "sequences").glob("*/predictions_parent.h5"))
+    fit_rows = fits(steps, list(silhouette_weights), list(variants))
     for seq in (run / "sequences" / name for name in test_videos):
         with tempfile.TemporaryDirectory() as tmp:
             predictions = {}
             for variant in ("base", "parent"):
                 network = run / "models" / f"{variant}.pt"
-                for i, (label, fit_cfg) in enumerate(fits(steps, list(silhouette_weights), list(variants))):
+                for i, (label, fit_cfg) in enumerate(fit_rows):
                     out = Path(tmp) / f"{variant}_{i}.h5"
                     start = time.perf_counter()
                     predict_variant(str(network), str(seq / "frames.h5"), "procedural", "badja20", variant, "cpu", str(out),
@@ -91,11 +92,14 @@ def score_run(run: Path, reference: Path, steps: list[int], fit_lr: float, refer
                         fit_seconds.setdefault(label, []).append(time.perf_counter() - start)
                     predictions[f"{variant}, head, {label}"] = out
                 predictions[f"{variant}, {reference_label}"] = reference / "sequences" / seq.name / f"predictions_{variant}.h5"
-                detectors = {"head": network, reference_label: reference / "models" / f"{variant}.pt"}
+                detectors = {"head": network}
+                reference_network = reference / "models" / f"{variant}.pt"
+                if (reference_network.resolve() != network.resolve()
+                        and load_single_frame_net(reference_network, model).keypoint_head is not None):
+                    detectors[reference_label] = reference_network  # a run compared with itself is scored once
                 for label, path in detectors.items():
-                    if label == "head" or load_single_frame_net(path, model).keypoint_head is not None:
-                        rows += [dict(sequence=seq.name, variant=f"{variant}, {label}, detections", metric=m, split=s, value=v)
-                                 for (m, s), v in detection_scores(path, seq, model).items()]
+                    rows += [dict(sequence=seq.name, variant=f"{variant}, {label}, detections", metric=m, split=s, value=v)
+                             for (m, s), v in detection_scores(path, seq, model).items()]
             tables.append(evaluate_sequence(seq.name, predictions, seq / "annotations.h5", seq / "ground_truth.h5",
                                             parts=dict(kps.parts)))
     table = pd.concat([*tables, pd.DataFrame(rows)])

@@ -165,10 +165,10 @@ def test_fit_matches_the_outline_of_a_silhouette_map(model, kps) -> None:
     start = SMALParams(truth.betas, truth.pose + 0.1 * torch.randn(n, 35, 3, generator=g),
                        truth.trans + torch.tensor([0.1, -0.06, 0.3]), truth.focal)
 
-    def iou(params: SMALParams) -> torch.Tensor:
+    def iou(params: SMALParams) -> np.ndarray:
         with torch.no_grad():
-            sil = scene(params).silhouette > 0.5
-        return (sil & true_mask).sum((1, 2)) / (sil | true_mask).sum((1, 2))
+            rendered = scene(params).silhouette.numpy()
+        return np.array([_iou(r, m) for r, m in zip(rendered, true_mask.numpy())])
 
     fitted = fit_to_detections(start, detected, scene, Priors(model, None),
                                KeypointFitConfig.from_dict({"steps": 100, "lr": 0.02}))

@@ -37,8 +37,8 @@ def fit_to_detections(start: SMALParams, detected: DetectedKeypoints, scene: Sce
     targets = detected.as_targets().detach()
     free = {k: getattr(start, k).clone().requires_grad_(True) for k in FREE_FIELDS if getattr(start, k) is not None}
     pull_to_start = any(cfg.weights.get(k, 0.0) > 0 for k in PULL_TERMS)
-    fit_outline = detected.silhouette_logits is not None and cfg.weights.get("silhouette", 0.0) > 0
-    outline = detected.silhouette(scene.mask_size).detach() if fit_outline else None
+    has_outline = detected.silhouette_logits is not None and cfg.weights.get("silhouette", 0.0) > 0
+    outline = detected.silhouette(scene.mask_size).detach() if has_outline else None
     opt = torch.optim.Adam(list(free.values()), lr=cfg.lr)
     first_outline_step = cfg.steps - cfg.outline_steps if cfg.outline_steps > 0 else 0
     for step in range(cfg.steps):
