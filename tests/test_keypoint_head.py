@@ -200,3 +200,10 @@ def test_outline_steps_render_only_the_last_steps(model, kps) -> None:
         fit_to_detections(start, detected, counting, Priors(model, None), cfg)
         assert len(rendered) == 10 and sum(rendered) == expected
         assert not any(rendered[: 10 - expected])  # the outline steps are the last ones
+
+
+@pytest.mark.parametrize("name", ["steps", "outline_steps"])
+def test_fit_config_rejects_negative_step_counts(name) -> None:
+    """A negative step count is a config error that names the key, not a silent no-fit."""
+    with pytest.raises(ValueError, match=f"keypoint_fit.{name}: must be >= 0"):
+        KeypointFitConfig.from_dict({name: -1})

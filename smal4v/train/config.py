@@ -160,6 +160,12 @@ class KeypointFitConfig(_Base):
                             # step); rendering is most of a step's time
     weights: dict[str, float] = field(default_factory=_keypoint_fit_weights)
 
+    def __post_init__(self) -> None:
+        """A negative count would silently mean no fit (steps) or the outline in every step (outline_steps)."""
+        for name in ("steps", "outline_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"config keypoint_fit.{name}: must be >= 0 (a number of Adam steps), got {getattr(self, name)}")
+
 
 @dataclass
 class OnlineTrainConfig(_Base):
