@@ -43,14 +43,24 @@ REFERENCE_LABEL = "no head (the reference run)"
 
 def detection_scores(network: Path, seq: Path, model: torch.nn.Module) -> dict[tuple[str, str], float]:
     """PCK of the keypoint head's detections themselves (in original pixels) on the unseen frames."""
+    crops = read_artifact(seq / "frames.h5", "frames", ["crops"])["crops"]
+    return detections_pck(detect_single_frame(load_single_frame_net(network, model), crops)[1].xy.numpy(), seq)
+
+
+def detections_pck(xy: np.ndarray, seq: Path, parts: dict[str, list[int]] | None = None) -> dict[tuple[str, str], float]:
+    """PCK@0.1 and @0.15 (sqrt area; per part with ``parts``) of (N, K, 2) crop-pixel detections of
+    the video in ``seq``, in original pixels, on the frames whose keypoints training did not see."""
     fr = read_artifact(seq / "frames.h5", "frames", ["crops", "crop_boxes"])
     ann = read_artifact(seq / "annotations.h5", "annotations", ["keypoint_split"])
     gt = read_artifact(seq / "ground_truth.h5", "ground_truth", ["keypoints", "masks", "has_mask"])
-    xy = detect_single_frame(load_single_frame_net(network, model), fr["crops"])[1].xy.numpy()
     xy = crop_to_original(xy, fr["crop_boxes"][:, None, :], fr["crops"].shape[1])
     norm = metrics.mask_area_norm(gt["masks"], gt["has_mask"])
-    scores = metrics.pck(xy, gt["keypoints"], norm, (0.1, 0.15), frames=ann["keypoint_split"] != SPLIT_TRAIN)
-    return {(f"pck@{a}_sqrt_area", "unseen"): scores[f"pck@{a}"] for a in ("0.1", "0.15")}
+    scores = metrics.pck(xy, gt["keypoints"], norm, (0.1, 0.15), parts, frames=ann["keypoint_split"] != SPLIT_TRAIN)
+    out = {}
+    for name, value in scores.items():
+        alpha, _, part = name.split("@", 1)[1].partition("_")
+        out[(f"pck@{alpha}_sqrt_area" + (f"_{part}" if part else ""), "unseen")] = value
+    return out
 
 
 def fits(steps: list[int], silhouette_weights: list[float],

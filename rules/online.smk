@@ -6,11 +6,16 @@ rule encode_features:
     input:
         parent=f"{RESULTS}/models/parent.pt",
         frames=f"{SEQ_DIR}/frames.h5",
+        annotations=f"{SEQ_DIR}/annotations.h5",  # detector_adaptation: the video's training keypoints
+        silhouettes=f"{SEQ_DIR}/silhouettes.h5",  # ... and their masks
     output:
         features=f"{SEQ_DIR}/features.h5",
     params:
+        adaptation=config["detector_adaptation"],
         model=config["model"],
         definitions=DEFINITIONS,
+        keypoint_set=config["keypoint_set"],
+        seed=config["seed"],
         device=config["device"],
     log:
         f"{RESULTS}/logs/encode_features/{{seq}}.log",

@@ -24,8 +24,8 @@ def _checks() -> dict[tuple[str, ...], Callable[[Any, str], Any]]:
     from smal4v.segment.propagate import PropagateParams
     from smal4v.settings import build_settings
     from smal4v.train.c2f_config import C2FConfig
-    from smal4v.train.config import (KeypointFitConfig, NetConfig, OnlineTrainConfig, RefineConfig, SingleFrameTrainConfig,
-                                    split_parent_config)
+    from smal4v.train.config import (DetectorAdaptationConfig, KeypointFitConfig, NetConfig, OnlineTrainConfig,
+                                     RefineConfig, SingleFrameTrainConfig, split_parent_config)
 
     def dataclass_of(cls: type) -> Callable[[Any, str], Any]:
         return lambda value, where: build_settings(cls, value, f"config {where}")
@@ -48,6 +48,7 @@ def _checks() -> dict[tuple[str, ...], Callable[[Any, str], Any]]:
         ("base",): lambda value, where: SingleFrameTrainConfig.from_dict(value, where),
         ("parent",): lambda value, where: SingleFrameTrainConfig.from_dict(split_parent_config(dict(value))[0], where),
         ("keypoint_fit",): lambda value, where: KeypointFitConfig.from_dict(value, where),
+        ("detector_adaptation",): lambda value, where: DetectorAdaptationConfig.from_dict(value, where),
         ("online",): lambda value, where: OnlineTrainConfig.from_dict(value, where),
         ("online_single",): lambda value, where: OnlineTrainConfig.from_dict(value, where),
         ("refine",): lambda value, where: RefineConfig.from_dict(value, where),

@@ -167,6 +167,36 @@ class KeypointFitConfig(_Base):
                 raise ValueError(f"config keypoint_fit.{name}: must be >= 0 (a number of Adam steps), got {getattr(self, name)}")
 
 
+def _detector_adaptation_weights() -> dict[str, float]:
+    return {k: 0.0 for k in LOSS_TERMS} | {"detected_keypoints": 10.0, "keypoint_visibility": 1.0, "detected_silhouette": 1.0}
+
+
+def _detector_adaptation_augment() -> AugmentConfig:
+    return AugmentConfig(color_gain=0.2, scale_jitter=0.1, flip=0.5)
+
+
+@dataclass
+class DetectorAdaptationConfig(_Base):
+    """Per-video fine-tuning of a copy of the parent's keypoint head and encoder on the video's
+    own annotated frames before it detects on every frame (``detector_adaptation``;
+    smal4v/train/detector_adaptation.py): OSVOS's one-shot idea applied to the keypoints."""
+
+    steps: int = 0  # Adam steps; 0 = the parent's detections as they are
+    batch_size: int = 4
+    lr: float = 3e-4
+    grad_clip: float = 5.0
+    augment: AugmentConfig = field(default_factory=_detector_adaptation_augment)
+    loss: LossConfig = field(default_factory=LossConfig)
+    weights: dict[str, float] = field(default_factory=_detector_adaptation_weights)
+
+    def __post_init__(self) -> None:
+        """A negative step count or an empty batch would silently mean no adaptation."""
+        if self.steps < 0:
+            raise ValueError(f"config detector_adaptation.steps: must be >= 0 (a number of Adam steps), got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"config detector_adaptation.batch_size: must be >= 1, got {self.batch_size}")
+
+
 @dataclass
 class OnlineTrainConfig(_Base):
     """Per-sequence online network (``temporal: true``) or the online_single ablation."""

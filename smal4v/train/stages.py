@@ -25,8 +25,9 @@ from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.nets.temporal import predict_sequence
 from smal4v.render import Camera, rasterize_hard
-from smal4v.train.config import KeypointFitConfig, NetConfig
+from smal4v.train.config import DetectorAdaptationConfig, KeypointFitConfig, NetConfig
 from smal4v.train.datasets import FrameDataset, rehearsal_mix
+from smal4v.train.detector_adaptation import adapt_detector
 from smal4v.train.keypoint_fit import fit_to_detections
 from smal4v.train.loop import seed_everything, select_device
 from smal4v.train.online import SequenceData, load_online_net, train_online
@@ -181,16 +182,29 @@ def train_network(dataset: FrameDataset, network_cfg: Mapping[str, Any], train_c
 
 
 def encode_features(network_path: str, frames_path: str, out_path: str, model_spec: str, device: str,
-                    created_by: str) -> None:
+                    created_by: str, adaptation: Mapping[str, Any] | None = None, annotations_path: str | None = None,
+                    silhouettes_path: str | None = None, keypoint_set: str | None = None, seed: int = 0) -> None:
     """Frozen features of every crop of a sequence with the parent's encoder (once per sequence),
-    and its keypoint head's detections where it has one (online's ``head_detections`` targets)."""
-    net = load_single_frame_net(network_path, load_model(model_spec))
+    and its keypoint head's detections where it has one (online's ``head_detections`` targets);
+    with ``adaptation`` steps > 0 (:class:`DetectorAdaptationConfig`) the detections come from a
+    copy of the parent adapted to the video's training keypoints (``annotations_path``) and
+    densified masks (``silhouettes_path``): :func:`smal4v.train.detector_adaptation.adapt_detector`."""
+    model = load_model(model_spec)
+    net = load_single_frame_net(network_path, model)
     crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
     dev = select_device(device)
     if net.keypoint_head is None:
         datasets = {"features": net.encoder.to(dev).encode_frames(crops, device=dev)}
     else:
         features, detected = encode_and_detect(net.to(dev), crops)
+        cfg = DetectorAdaptationConfig.from_dict(dict(adaptation or {}), "detector_adaptation")
+        if cfg.steps > 0:
+            if annotations_path is None or silhouettes_path is None or keypoint_set is None:
+                raise ValueError("encode_features: detector_adaptation.steps > 0 needs the annotations, silhouettes and keypoint set")
+            keypoints, masks, _ = per_video_targets(frames_path, annotations_path, silhouettes_path)
+            adapted = adapt_detector(net, model.to(dev), load_keypoint_set(keypoint_set), crops, keypoints, masks, cfg,
+                                     seed, Path(frames_path).parent.name)
+            detected = encode_and_detect(adapted, crops)[1]
         datasets = {"features": features, "detections": detected.as_targets().numpy()}
     artifacts.write_artifact(out_path, "features", datasets, {"encoder": net.config.backbone}, created_by)
 

@@ -1,0 +1,70 @@
+"""Per-video adaptation of the keypoint detector (``detector_adaptation``).
+
+The parent's keypoint head was trained on generic synthetic animals and the training videos;
+a new video shows one animal, in one look, throughout. Like OSVOS for masks, a copy of the
+parent (encoder and head) is fine-tuned for a few hundred augmented steps on the video's own
+annotated frames (their keypoints and masks) and then detects on every frame. The features
+online training reads stay the parent's: only the detections (online's ``head_detections``
+soft targets) come from the adapted copy. Held-out frames are never seen: the caller passes
+training-split keypoints only.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+
+from smal4v.nets.single_frame import SingleFrameNet
+from smal4v.train.config import DetectorAdaptationConfig
+from smal4v.train.datasets import FrameDataset
+from smal4v.train.loop import seed_everything
+from smal4v.train.losses import detection_losses, weighted_total
+from smal4v.train.mirror import Mirror
+from smal4v.train.schedule import descend, learning_rate_factor, set_learning_rate
+from smal4v.train.single_frame import augment
+
+
+def annotated_rows(keypoints: np.ndarray) -> np.ndarray:
+    """Indices of the frames with at least one visible keypoint in (N, K, 3) ``keypoints``."""
+    return np.flatnonzero((np.asarray(keypoints)[..., 2] > 0).any(-1))
+
+
+def adapt_detector(
+    net: SingleFrameNet, model: torch.nn.Module, keypoint_set: Any, crops: np.ndarray, keypoints: np.ndarray,
+    masks: np.ndarray | None, cfg: DetectorAdaptationConfig | dict[str, Any], seed: int = 0, name: str = "video",
+) -> SingleFrameNet:
+    """A copy of ``net`` whose encoder and keypoint head were fine-tuned on the frames of one video
+    that have keypoints: ``crops`` (N, S, S, 3) uint8, ``keypoints`` (N, K, 3) crop px (visibility
+    0 on frames it may not see), ``masks`` (N, S, S) in [0, 1] or None. ``net`` itself is
+    unchanged; with ``cfg.steps`` 0 the copy is returned as is. BatchNorm trains too: its
+    statistics become the video's."""
+    cfg = cfg if isinstance(cfg, DetectorAdaptationConfig) else DetectorAdaptationConfig.from_dict(cfg, "detector_adaptation")
+    if net.keypoint_head is None:
+        raise ValueError(f"{name}: detector_adaptation needs a parent with a keypoint head (network.keypoint_head: true)")
+    adapted = copy.deepcopy(net)
+    rows = annotated_rows(keypoints)
+    if cfg.steps == 0:
+        return adapted
+    if len(rows) == 0:
+        raise ValueError(f"{name}: detector_adaptation.steps > 0 but the video has no training keypoints to adapt to; "
+                         "set detector_adaptation.steps: 0 for videos without annotated frames")
+    frames = FrameDataset(crops[rows], keypoints[rows], None if masks is None else masks[rows], name=name)
+    seed_everything(seed)
+    gen = torch.Generator().manual_seed(seed)
+    mirror = Mirror(model, keypoint_set) if cfg.augment.flip > 0 else None
+    opt = torch.optim.Adam(adapted.parameters(), lr=cfg.lr)
+    adapted.train()
+    device = next(adapted.parameters()).device
+    for step in range(cfg.steps):
+        set_learning_rate(opt, learning_rate_factor(step, cfg.steps, 0.0, "cosine"))
+        pick = torch.randint(len(frames), (cfg.batch_size,), generator=gen).numpy()
+        batch = augment(frames.batch(pick), cfg.augment, gen, mirror).to(device)
+        detected = adapted.features_with_keypoints(batch.images)[1]
+        terms = detection_losses(detected, batch.keypoints, frames.image_size, cfg.loss.keypoint_loss,
+                                 batch.masks, batch.mask_valid)
+        descend(adapted, opt, weighted_total(terms, cfg.weights)[0], cfg.grad_clip)
+    adapted.eval()
+    return adapted
