@@ -15,7 +15,6 @@ adaptation's time per video. Means over the videos, then mean ± std over the ru
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import torch
 import yaml
 from keypoint_head import detections_pck
 from online_settings import merged, parse_variant
-from workflow_runs import ROOT, git_commit, machine, write_report
+from workflow_runs import ROOT, mean_and_spread, report_header, write_report
 
 from smal4v.data.artifacts import read_artifact
 from smal4v.model import load_keypoint_set, load_model
@@ -67,29 +66,14 @@ def main() -> None:
     torch.set_num_threads(2)
     variants = [parse_variant(v) for v in args.variant]
     tables, times = zip(*(score_run(run, variants, args.seed) for run in args.run))
-    stacked = pd.concat(tables, keys=range(len(tables)))
-    mean, std = stacked.groupby(level=1, sort=False).mean(), stacked.groupby(level=1, sort=False).std(ddof=1)
-    shown = mean.map(lambda v: f"{v:.3f}")
-    if len(tables) > 1:
-        shown = mean.combine(std, lambda m, s: m.map(lambda v: f"{v:.3f}") + " ± " + s.map(lambda v: f"{v:.3f}"))
     command = ("python benchmarks/detector_adaptation.py " + " ".join(f"--run {r}" for r in args.run)
                + "".join(f" --variant '{v}'" for v in args.variant) + f" --seed {args.seed} --out {args.out}")
-    lines = [
-        "# The parent's keypoint detections adapted to each test video (held-out synthetic frames)",
-        "",
-        f"- date: {dt.datetime.now().isoformat(timespec='seconds')}, commit {git_commit()}",
-        f"- machine: {machine()}",
-        f"- command: `{command}`",
-        "",
-        *([args.note, ""] if args.note else []),
+    title = "The parent's keypoint detections adapted to each test video (held-out synthetic frames)"
+    seconds = "; ".join(f"{name}: " + ", ".join(f"{t[name]:.1f} s" for t in times) for name, _ in variants)
+    write_report(args.out, report_header(title, command, args.note) + [
         "PCK (sqrt area) of the detections themselves on every frame whose keypoints training did not see; means over "
         f"each run's test videos, then over the {len(tables)} run(s). Adaptation time per video (2 torch threads): "
-        + "; ".join(f"{name}: " + ", ".join(f"{t[name]:.1f} s" for t in times) for name, _ in variants) + ".",
-        "",
-        shown.to_markdown(),
-        "",
-    ]
-    write_report(args.out, lines)
+        f"{seconds}.", "", mean_and_spread(list(tables)).to_markdown(), ""])
 
 
 if __name__ == "__main__":

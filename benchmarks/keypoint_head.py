@@ -16,7 +16,6 @@ over the videos. Writes benchmarks/results/keypoint_head.md (or ``--out``).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import tempfile
 import time
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 from online_settings import parse_variant
-from workflow_runs import git_commit, machine, write_report
+from workflow_runs import mean_and_spread, report_header, write_report
 
 from smal4v.data.annotations import SPLIT_TRAIN
 from smal4v.data.artifacts import read_artifact
@@ -143,23 +142,16 @@ def main() -> None:
                                   tuple(parse_variant(v) for v in args.variant))
         per_run.append(wide)
         times.append(seconds)
-    stacked = pd.concat(per_run, keys=range(len(per_run)))
-    mean, std = stacked.groupby(level=1).mean(), stacked.groupby(level=1).std(ddof=1)
-    shown = mean.map(lambda v: f"{v:.3f}")
-    if len(per_run) > 1:
-        shown = mean.combine(std, lambda m, s: m.map(lambda v: f"{v:.3f}") + " ± " + s.map(lambda v: f"{v:.3f}"))
+    shown = mean_and_spread(per_run).sort_index()
     shown = shown.replace({"nan": "-", "nan ± nan": "-"})
     lines = [
-        "# The keypoint head and the fit to its detections (held-out synthetic videos)",
-        "",
-        f"- date: {dt.datetime.now().isoformat(timespec='seconds')}, commit {git_commit()}",
-        f"- machine: {machine()}",
-        f"- command: `python benchmarks/keypoint_head.py --run {' '.join(map(str, args.run))} --reference "
-        f"{' '.join(map(str, args.reference))} --steps {' '.join(map(str, args.steps))} --lr {args.lr}"
-        f" --silhouette {' '.join(f'{w:g}' for w in args.silhouette)}" + "".join(f" --variant '{v}'" for v in args.variant)
-        + (f" --reference-label '{args.reference_label}'`" if args.reference_label != REFERENCE_LABEL else "`"),
-        "",
-        *([args.note, ""] if args.note else []),
+        *report_header("The keypoint head and the fit to its detections (held-out synthetic videos)",
+                       f"python benchmarks/keypoint_head.py --run {' '.join(map(str, args.run))} --reference "
+                       f"{' '.join(map(str, args.reference))} --steps {' '.join(map(str, args.steps))} --lr {args.lr}"
+                       f" --silhouette {' '.join(f'{w:g}' for w in args.silhouette)}"
+                       + "".join(f" --variant '{v}'" for v in args.variant)
+                       + (f" --reference-label '{args.reference_label}'" if args.reference_label != REFERENCE_LABEL else ""),
+                       args.note),
         f"Means over each run's test videos, then mean ± std over the {len(per_run)} run(s). `unseen`: every frame whose",
         "keypoints (PCK, sqrt area) or mask (IoU) the method was not given. Fitting time per video (40 frames, parent), "
         "per run: " + "; ".join(f"{label}: " + ", ".join(f"{t[label]:.1f} s" for t in times) for label in times[0]) + ".",

@@ -74,3 +74,20 @@ def rule_times(log: str) -> pd.DataFrame:
                 rows.append((name, (stamp - t0).total_seconds()))
     table = pd.DataFrame(rows, columns=["rule", "seconds"])
     return table.groupby("rule").agg(jobs=("seconds", "size"), total_s=("seconds", "sum"), max_s=("seconds", "max")).reset_index()
+
+
+def mean_and_spread(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Cell-wise ``mean ± std`` (3 decimals) of same-shaped tables, one per run; the mean alone
+    for one run."""
+    stacked = pd.concat(tables, keys=range(len(tables)))
+    mean, std = stacked.groupby(level=1, sort=False).mean(), stacked.groupby(level=1, sort=False).std(ddof=1)
+    shown = mean.map(lambda v: f"{v:.3f}")
+    if len(tables) > 1:
+        shown = mean.combine(std, lambda m, s: m.map(lambda v: f"{v:.3f}") + " ± " + s.map(lambda v: f"{v:.3f}"))
+    return shown
+
+
+def report_header(title: str, command: str, note: str = "") -> list[str]:
+    """A benchmark report's first lines: the title, date and commit, machine, command and an optional note."""
+    return [f"# {title}", "", f"- date: {dt.datetime.now().isoformat(timespec='seconds')}, commit {git_commit()}",
+            f"- machine: {machine()}", f"- command: `{command}`", "", *([note, ""] if note else [])]

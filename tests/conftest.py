@@ -6,9 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from xdist.scheduler import LoadScopeScheduling
 
 from workflow_helpers import TEST_CONFIG, check, copy_workflow, snakemake
+
+from smal4v.model import load_keypoint_set, load_model
 
 SHARED_RUN_MODULES = frozenset({"tests/test_report_workflow.py", "tests/test_workflow_dag.py",
                                 "tests/test_workflow_slurm.py"})
@@ -75,3 +78,16 @@ def complete_test_run(tmp_path_factory) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("workflow_run"))
     check(snakemake(workdir, "--cores", "2", "--configfile", TEST_CONFIG, timeout=900))
     return workdir
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    """The procedural quadruped (one torch thread: the tests that use it are small)."""
+    torch.set_num_threads(1)
+    return load_model("procedural")
+
+
+@pytest.fixture(scope="module")
+def kps():
+    """BADJA's 20 keypoints on the procedural quadruped."""
+    return load_keypoint_set("badja20")

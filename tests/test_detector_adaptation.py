@@ -12,7 +12,6 @@ import torch
 
 from smal4v.data import artifacts
 from smal4v.data.annotations import SPLIT_HELDOUT, SPLIT_TRAIN
-from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.train.config import DetectorAdaptationConfig, NetConfig
 from smal4v.train.detector_adaptation import adapt_detector, annotated_rows
@@ -21,17 +20,6 @@ from smal4v.train.stages import encode_features
 
 S, N = 64, 6
 NO_AUGMENT = {"augment": {"flip": 0.0, "color_gain": 0.0, "scale_jitter": 0.0}}
-
-
-@pytest.fixture(scope="module")
-def model() -> torch.nn.Module:
-    torch.set_num_threads(1)
-    return load_model("procedural")
-
-
-@pytest.fixture(scope="module")
-def kps():
-    return load_keypoint_set("badja20")
 
 
 def _parent(model, kps) -> torch.nn.Module:

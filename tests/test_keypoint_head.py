@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.keypoint_head import DetectedKeypoints, soft_argmax
 from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import build_single_frame_net
@@ -18,17 +17,6 @@ from smal4v.train.single_frame import detect_single_frame, load_single_frame_net
 from smal4v.train.stages import predict_variant
 
 S = 64
-
-
-@pytest.fixture(scope="module")
-def model() -> torch.nn.Module:
-    torch.set_num_threads(1)
-    return load_model("procedural")
-
-
-@pytest.fixture(scope="module")
-def kps():
-    return load_keypoint_set("badja20")
 
 
 def test_soft_argmax_of_a_peaked_heatmap_is_the_cell_centre() -> None:
