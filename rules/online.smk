@@ -87,6 +87,7 @@ rule refine:
         frames=f"{SEQ_DIR}/frames.h5",
         annotations=f"{SEQ_DIR}/annotations.h5",
         silhouettes=f"{SEQ_DIR}/silhouettes.h5",
+        features=f"{SEQ_DIR}/features.h5",  # the keypoint detections (refine weights.head_detections)
     output:
         predictions=f"{SEQ_DIR}/predictions_refined.h5",
         losses=f"{SEQ_DIR}/refined_losses.csv",

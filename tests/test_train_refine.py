@@ -105,3 +105,42 @@ def test_refinement_starts_from_the_coarse_offsets(model: torch.nn.Module, tmp_p
     _, delta_v, _ = refine_sequence(model, load_keypoint_set("badja20"), coarse, masks, keypoints, SIZE, cfg, tmp_path,
                                     coarse_offsets=bump)
     torch.testing.assert_close(delta_v, bump)
+
+
+def test_refinement_follows_the_detections_where_no_keypoint_was_given(model: torch.nn.Module, tmp_path) -> None:
+    """Detections at the true keypoints of every frame, none annotated: with weight ``head_detections``
+    the refined keypoints end at under half the coarse estimate's distance from them (the coarse one
+    is shifted sideways); without a weight they stay where they were; a weight without detections
+    names the video."""
+    from smal4v.train.scene import Scene
+
+    torch.set_num_threads(1)
+    kps = load_keypoint_set("badja20")
+    n = 4
+    pose = torch.zeros(n, model.num_joints, 3)
+    pose[:, 0] = torch.tensor([torch.pi / 2, 0.0, 0.0])
+    truth = SMALParams(torch.zeros(n, 20), pose, torch.tensor([[0.0, 0.05, 2.4]]).repeat(n, 1), torch.full((n,), 120.0))
+    coarse = SMALParams(truth.betas, truth.pose, truth.trans + torch.tensor([0.08, 0.0, 0.0]), truth.focal)
+    scene = Scene(model, kps, SIZE, 32, 0.5)
+    with torch.no_grad():
+        target_xy = scene(truth, silhouette=False).keypoints
+        coarse_xy = scene(coarse, silhouette=False).keypoints
+    detections = torch.cat((target_xy, torch.ones(n, len(kps.names), 1)), -1)
+    no_keypoints = torch.zeros(n, len(kps.names), 3)
+    masks = torch.zeros(n, SIZE, SIZE)
+    cfg = {"epochs": 2, "steps_per_epoch": 20, "frames_per_step": 1, "lr_corrections": 0.005, "progress": False,
+           "device": "cpu", "loss": {"mask_size": 32}, "weights": {"silhouette": 0.0}}
+
+    def distance(weight: float, work: str) -> float:
+        run = {**cfg, "weights": {**cfg["weights"], "head_detections": weight}}
+        refined, _, _ = refine_sequence(model, kps, coarse, masks, no_keypoints, SIZE, run, tmp_path / work,
+                                        detections=detections)
+        with torch.no_grad():
+            return float((scene(refined, silhouette=False).keypoints - target_xy).norm(dim=-1).mean())
+
+    start = float((coarse_xy - target_xy).norm(dim=-1).mean())
+    assert distance(30.0, "pulled") < 0.5 * start
+    assert distance(0.0, "free") == pytest.approx(start, rel=0.1)
+    with pytest.raises(ValueError, match="clip_3.*head_detections"):
+        refine_sequence(model, kps, coarse, masks, no_keypoints, SIZE, {**cfg, "weights": {"head_detections": 1.0}},
+                        tmp_path / "none", name="clip_3")

@@ -5,4 +5,4 @@ from smal4v.train.stages import refine_variant
 with stage_log(snakemake) as created_by:  # noqa: F821
     p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
     refine_variant(i.predictions, i.frames, i.annotations, i.silhouettes, p.cfg, p.model, p.keypoint_set, p.seed,
-                   p.device, o.predictions, o.losses, o.curve, created_by)
+                   p.device, o.predictions, o.losses, o.curve, created_by, i.features)

@@ -4,7 +4,8 @@ Refinement fits, per video, one field of vertex offsets (:class:`SurfaceOffsets`
 normals, left/right symmetric, smooth; on top of the coarse prediction's own offsets, if any)
 together with per-frame pose and translation corrections that are kept small and smooth in time.
 Targets: the densified silhouettes (at ``refine.loss.mask_size``, 128 px with sharp edges by
-default) and the training keypoints. C2F's GCN, which predicts such offsets from image features,
+default), the training keypoints and, with weight ``head_detections`` > 0, the keypoint detections
+online trained on (adapted to the video; soft targets on the frames without annotation). C2F's GCN, which predicts such offsets from image features,
 is not implemented; this is its test-time (optimisation) counterpart.
 """
 
@@ -21,6 +22,7 @@ from smal4v.nets.params import SMALParams
 from smal4v.train.config import RefineConfig
 from smal4v.train.loop import fit, progress, seed_everything, select_device
 from smal4v.train.losses import keypoint_loss, silhouette_loss, temporal_losses, weighted_total
+from smal4v.train.online import detection_targets
 from smal4v.train.scene import Priors, Scene
 
 
@@ -44,11 +46,12 @@ class Refinement(nn.Module):
 def refine_sequence(
     model: nn.Module, keypoint_set: Any, coarse: SMALParams, masks: torch.Tensor, keypoints: torch.Tensor,
     image_size: int, cfg: RefineConfig | dict[str, Any], out_dir: str | Path, shape_family: str | None = None,
-    coarse_offsets: torch.Tensor | None = None,
+    coarse_offsets: torch.Tensor | None = None, detections: torch.Tensor | None = None, name: str = "video",
 ) -> tuple[SMALParams, torch.Tensor, list[dict[str, float]]]:
     """Refine one video's per-frame crop-camera ``coarse`` parameters (N,) (with the coarse
     mesh's own vertex offsets (V, 3), if any) against ``masks`` (N, S, S) in [0, 1] and
-    ``keypoints`` (N, K, 3) crop px (visibility 0 where not given).
+    ``keypoints`` (N, K, 3) crop px (visibility 0 where not given); ``detections`` (N, K, 3) crop px
+    [x, y, probability seen], needed with weight ``head_detections`` > 0.
 
     Returns the refined parameters (N,), the total vertex offsets (V, 3) (coarse + refined) and
     the loss history; resumes from ``out_dir/checkpoint.pt``.
@@ -65,6 +68,12 @@ def refine_sequence(
     priors = Priors(model, shape_family).to(device)
     targets = scene.resize_masks(masks.to(device))
     keypoints = keypoints.to(device)
+    soft = {}
+    if cfg.weights.get("head_detections", 0) > 0:
+        if detections is None:
+            raise ValueError(f"{name}: refine weights.head_detections > 0 but no keypoint detections were given "
+                             "(the parent needs network.keypoint_head: true)")
+        soft["head_detections"] = detection_targets(detections, keypoints.cpu()).to(device)
     opt = torch.optim.Adam([{"params": state.offsets.parameters(), "lr": cfg.lr_offsets},
                             {"params": [state.pose_delta, state.trans_delta], "lr": cfg.lr_corrections}])
 
@@ -79,6 +88,7 @@ def refine_sequence(
             "silhouette": silhouette_loss(sampled.silhouette, targets[frames], None, cfg.loss.silhouette_loss,  # type: ignore[arg-type]
                                           cfg.loss.tversky_alpha, cfg.loss.tversky_beta),
             "keypoints": keypoint_loss(every.keypoints, keypoints, image_size, cfg.loss.keypoint_loss),
+            **{term: keypoint_loss(every.keypoints, target, image_size, cfg.loss.keypoint_loss) for term, target in soft.items()},
             "offset_smoothness": state.offsets.smoothness(),
             "offset_norm": state.offsets.norm(),
             "pose_correction": (state.pose_delta ** 2).mean(),

@@ -312,20 +312,25 @@ def repredict_online_variant(network_path: str, parent_path: str, features_path:
 
 def refine_variant(predictions_path: str, frames_path: str, annotations_path: str, silhouettes_path: str,
                    cfg: Mapping[str, Any], model_spec: str, keypoint_set: str, seed: int, device: str,
-                   out_predictions: str, out_losses: str, out_curve: str, created_by: str) -> None:
+                   out_predictions: str, out_losses: str, out_curve: str, created_by: str,
+                   features_path: str | None = None) -> None:
     """Per-video mesh refinement (:mod:`smal4v.train.refine`) of a variant's predictions (the
-    online network's) -> ``predictions_refined``; the same targets as online training."""
+    online network's) -> ``predictions_refined``; the same targets as online training (the
+    detections stored in ``features_path``, where it has them)."""
     model = load_model(model_spec)
     kps = load_keypoint_set(keypoint_set)
     coarse = artifacts.read_artifact(predictions_path, "predictions")
     windows = artifacts.read_artifact(frames_path, "frames", ["crop_boxes"])["crop_boxes"]
     keypoints, masks, size = per_video_targets(frames_path, annotations_path, silhouettes_path)
+    detections = None if features_path is None else artifacts.read_artifact(features_path, "features").get("detections")
     focal_crop, _ = crop_camera_from_full(coarse["focal"], coarse["principal"], windows, size)
     params = SMALParams.from_numpy({**coarse, "focal": focal_crop})  # the crop camera of each frame
     work_dir = Path(f"{out_predictions}.work")
     coarse_offsets = torch.from_numpy(coarse["delta_v"]) if "delta_v" in coarse else None
     refined, delta_v, _ = refine_sequence(model, kps, params, torch.from_numpy(masks), torch.from_numpy(keypoints), size,
-                                          _with_run_settings(cfg, seed, device), work_dir, coarse_offsets=coarse_offsets)
+                                          _with_run_settings(cfg, seed, device), work_dir, coarse_offsets=coarse_offsets,
+                                          detections=None if detections is None else torch.from_numpy(detections),
+                                          name=Path(frames_path).parent.name)
     predictions_artifact(refined, frames_path, model_spec, keypoint_set, "refined", out_predictions, created_by, delta_v)
     for src, dst in (("losses.csv", out_losses), ("losses.png", out_curve)):
         shutil.copyfile(work_dir / src, dst)
