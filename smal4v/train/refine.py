@@ -5,8 +5,9 @@ normals, left/right symmetric, smooth; on top of the coarse prediction's own off
 together with per-frame pose and translation corrections that are kept small and smooth in time.
 Targets: the densified silhouettes (at ``refine.loss.mask_size``, 128 px with sharp edges by
 default), the training keypoints and, with weight ``head_detections`` > 0, the keypoint detections
-online trained on (adapted to the video; soft targets on the frames without annotation). C2F's GCN, which predicts such offsets from image features,
-is not implemented; this is its test-time (optimisation) counterpart.
+online trained on (adapted to the video; soft targets on the frames without annotation). C2F's GCN,
+which predicts such offsets from image features, is implemented apart (smal4v/nets/coarse_to_fine.py);
+this is its test-time (optimisation) counterpart.
 """
 
 from __future__ import annotations
