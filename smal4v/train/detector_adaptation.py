@@ -45,9 +45,9 @@ def adapt_detector(
     if net.keypoint_head is None:
         raise ValueError(f"{name}: detector_adaptation needs a parent with a keypoint head (network.keypoint_head: true)")
     adapted = copy.deepcopy(net)
-    rows = annotated_rows(keypoints)
     if cfg.steps == 0:
         return adapted
+    rows = annotated_rows(keypoints)
     if len(rows) == 0:
         raise ValueError(f"{name}: detector_adaptation.steps > 0 but the video has no training keypoints to adapt to; "
                          "set detector_adaptation.steps: 0 for videos without annotated frames")
