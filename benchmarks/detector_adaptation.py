@@ -68,7 +68,7 @@ def main() -> None:
     tables, times = zip(*(score_run(run, variants, args.seed) for run in args.run))
     command = ("python benchmarks/detector_adaptation.py " + " ".join(f"--run {r}" for r in args.run)
                + "".join(f" --variant '{v}'" for v in args.variant) + f" --seed {args.seed} --out {args.out}")
-    title = "The parent's keypoint detections adapted to each test video (held-out synthetic frames)"
+    title = "The parent's keypoint detections adapted to each test video (frames whose keypoints training did not see)"
     seconds = "; ".join(f"{name}: " + ", ".join(f"{t[name]:.1f} s" for t in times) for name, _ in variants)
     write_report(args.out, report_header(title, command, args.note) + [
         "PCK (sqrt area) of the detections themselves on every frame whose keypoints training did not see; means over "
