@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from smal4v.data.keypoint_interpolation import frames_to_nearest_annotation, interpolation_targets
 from smal4v.nets.single_frame import SingleFrameNet
 from smal4v.train.config import DetectorAdaptationConfig
 from smal4v.train.datasets import FrameDataset
@@ -30,6 +31,24 @@ from smal4v.train.single_frame import augment
 def annotated_rows(keypoints: np.ndarray) -> np.ndarray:
     """Indices of the frames with at least one visible keypoint in (N, K, 3) ``keypoints``."""
     return np.flatnonzero((np.asarray(keypoints)[..., 2] > 0).any(-1))
+
+
+def adaptation_targets(keypoints: np.ndarray, within: int) -> np.ndarray:
+    """(N, K, 3) targets of the adaptation: the training keypoints (visibility 0 on frames it may
+    not see) and, with ``within`` > 0, on the frames up to ``within`` frames from an annotation of
+    a keypoint and between the first and last annotated frames, the keypoints interpolated in time
+    with weight ``exp(-d / within)`` (:func:`interpolation_targets`): more looks at the animal
+    for the detector, where a straight line between annotations is still close."""
+    kp = np.asarray(keypoints, dtype=np.float32)
+    if within == 0:
+        return kp
+    soft = interpolation_targets(kp, float(within))
+    rows = annotated_rows(kp)
+    d = frames_to_nearest_annotation(kp, (kp[..., 2] > 0).any(-1))
+    inside = (np.arange(len(kp)) > rows.min()) & (np.arange(len(kp)) < rows.max())
+    soft[..., 2] *= (d <= within) & inside[:, None]
+    annotated = (kp[..., 2] > 0).any(-1)
+    return np.where(annotated[:, None, None], kp, soft)
 
 
 def adapt_detector(
@@ -47,11 +66,12 @@ def adapt_detector(
     adapted = copy.deepcopy(net)
     if cfg.steps == 0:
         return adapted
-    rows = annotated_rows(keypoints)
-    if len(rows) == 0:
+    if len(annotated_rows(keypoints)) == 0:
         raise ValueError(f"{name}: detector_adaptation.steps > 0 but the video has no training keypoints to adapt to; "
                          "set detector_adaptation.steps: 0 for videos without annotated frames")
-    frames = FrameDataset(crops[rows], keypoints[rows], None if masks is None else masks[rows], name=name)
+    targets = adaptation_targets(keypoints, cfg.interpolated_within)
+    rows = annotated_rows(targets)
+    frames = FrameDataset(crops[rows], targets[rows], None if masks is None else masks[rows], name=name)
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     mirror = Mirror(model, keypoint_set) if cfg.augment.flip > 0 else None
