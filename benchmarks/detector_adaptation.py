@@ -62,17 +62,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the adaptation's seed")
     parser.add_argument("--out", default="benchmarks/results/detector_adaptation.md")
     parser.add_argument("--note", default="")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 beside another run on 2 cores)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     variants = [parse_variant(v) for v in args.variant]
     tables, times = zip(*(score_run(run, variants, args.seed) for run in args.run))
     command = ("python benchmarks/detector_adaptation.py " + " ".join(f"--run {r}" for r in args.run)
-               + "".join(f" --variant '{v}'" for v in args.variant) + f" --seed {args.seed} --out {args.out}")
+               + "".join(f" --variant '{v}'" for v in args.variant) + f" --seed {args.seed} --threads {args.threads} --out {args.out}")
     title = "The parent's keypoint detections adapted to each test video (frames whose keypoints training did not see)"
     seconds = "; ".join(f"{name}: " + ", ".join(f"{t[name]:.1f} s" for t in times) for name, _ in variants)
     write_report(args.out, report_header(title, command, args.note) + [
         "PCK (sqrt area) of the detections themselves on every frame whose keypoints training did not see; means over "
-        f"each run's test videos, then over the {len(tables)} run(s). Adaptation time per video (2 torch threads): "
+        f"each run's test videos, then over the {len(tables)} run(s). Adaptation time per video ({args.threads} torch threads): "
         f"{seconds}.", "", mean_and_spread(list(tables)).to_markdown(), ""])
 
 

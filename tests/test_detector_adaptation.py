@@ -14,7 +14,7 @@ from smal4v.data import artifacts
 from smal4v.data.annotations import SPLIT_HELDOUT, SPLIT_TRAIN
 from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.train.config import DetectorAdaptationConfig, NetConfig
-from smal4v.train.detector_adaptation import adapt_detector, annotated_rows
+from smal4v.train.detector_adaptation import adapt_detector, adaptation_targets, annotated_rows
 from smal4v.train.single_frame import encode_and_detect
 from smal4v.train.stages import encode_features
 
@@ -81,7 +81,7 @@ def test_a_parent_without_a_head_cannot_be_adapted(model, kps) -> None:
         adapt_detector(net, model, kps, crops, keypoints, None, {"steps": 5}, name="clip")
 
 
-@pytest.mark.parametrize("key, value", [("steps", -1), ("batch_size", 0)])
+@pytest.mark.parametrize("key, value", [("steps", -1), ("batch_size", 0), ("interpolated_within", -1)])
 def test_config_rejects_counts_that_would_mean_no_adaptation(key: str, value: int) -> None:
     with pytest.raises(ValueError, match=f"detector_adaptation.{key}"):
         DetectorAdaptationConfig.from_dict({key: value})
@@ -91,6 +91,22 @@ def test_annotated_rows_are_the_frames_with_a_visible_keypoint() -> None:
     keypoints = np.zeros((5, 3, 3), np.float32)
     keypoints[1, 2, 2] = keypoints[4, 0, 2] = 1.0
     np.testing.assert_array_equal(annotated_rows(keypoints), [1, 4])
+
+
+def test_interpolated_neighbours_lie_on_the_line_between_annotations_weighted_by_distance() -> None:
+    """Annotations on frames 2 and 8 (a keypoint moving from x=0 to x=6): within 2 frames, frames
+    3-4 and 6-7 get the straight line's position with weight exp(-d/2); frame 5 (3 frames away),
+    frames before the first and after the last annotation get weight 0; annotated frames keep
+    their labels."""
+    kp = np.zeros((12, 2, 3), np.float32)
+    kp[[2, 8], :, 2] = 1.0
+    kp[8, :, :2] = 6.0
+    out = adaptation_targets(kp, 2)
+    np.testing.assert_array_equal(out[[2, 8]], kp[[2, 8]])
+    np.testing.assert_allclose(out[[3, 4, 6, 7], 0, 0], [1, 2, 4, 5], atol=1e-6)
+    np.testing.assert_allclose(out[[3, 4, 6, 7], 0, 2], np.exp(-np.array([1, 2, 2, 1]) / 2), atol=1e-6)
+    assert (out[[0, 1, 5, 9, 10, 11], :, 2] == 0).all()
+    np.testing.assert_array_equal(adaptation_targets(kp, 0), kp)
 
 
 def test_encode_features_adapts_on_training_keypoints_only(model, kps, tmp_path: Path) -> None:

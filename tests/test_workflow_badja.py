@@ -38,6 +38,7 @@ def _short_schedule(workdir: Path) -> str:
         "network": {"image_size": 64, "feature_dim": 32},
         "base": {"epochs": 1, "batch_size": 6, "max_steps_per_epoch": 2},
         "parent": {"epochs": 2, "batch_size": 4, "loss": {"mask_size": 32}},
+        "detector_adaptation": {"steps": 20},  # badja.yaml's interpolated neighbours stay on
         "online": {"epochs": 2, "warmup_epochs": 1, "hypothesis_steps": 5, "window": 4, "stride": 2, "gru_hidden": 32,
                    "loss": {"mask_size": 32}},
         "online_single": {"epochs": 2, "warmup_epochs": 1, "hypothesis_steps": 5, "window": 4, "stride": 2,
