@@ -14,7 +14,7 @@ from smal4v.data import artifacts
 from smal4v.data.annotations import SPLIT_HELDOUT, SPLIT_TRAIN
 from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.train.config import DetectorAdaptationConfig, NetConfig
-from smal4v.train.detector_adaptation import adapt_detector, adaptation_targets, agreeing_targets, annotated_rows
+from smal4v.train.detector_adaptation import adapt_detector, adaptation_targets, annotated_rows
 from smal4v.train.single_frame import encode_and_detect
 from smal4v.train.stages import encode_features
 
@@ -81,9 +81,8 @@ def test_a_parent_without_a_head_cannot_be_adapted(model, kps) -> None:
         adapt_detector(net, model, kps, crops, keypoints, None, {"steps": 5}, name="clip")
 
 
-@pytest.mark.parametrize("key, value", [("steps", -1), ("batch_size", 0), ("interpolated_within", -1),
-                                                ("interpolated_agreement", -0.1)])
-def test_config_rejects_counts_that_would_mean_no_adaptation(key: str, value: float) -> None:
+@pytest.mark.parametrize("key, value", [("steps", -1), ("batch_size", 0), ("interpolated_within", -1)])
+def test_config_rejects_counts_that_would_mean_no_adaptation(key: str, value: int) -> None:
     with pytest.raises(ValueError, match=f"detector_adaptation.{key}"):
         DetectorAdaptationConfig.from_dict({key: value})
 
@@ -108,36 +107,6 @@ def test_interpolated_neighbours_lie_on_the_line_between_annotations_weighted_by
     np.testing.assert_allclose(out[[3, 4, 6, 7], 0, 2], np.exp(-np.array([1, 2, 2, 1]) / 2), atol=1e-6)
     assert (out[[0, 1, 5, 9, 10, 11], :, 2] == 0).all()
     np.testing.assert_array_equal(adaptation_targets(kp, 0), kp)
-
-
-def test_interpolated_keypoints_the_detector_contradicts_do_not_train_it() -> None:
-    """Frame 1's keypoint 0 is detected 5 px from its straight line (kept at tolerance 6), keypoint
-    1 is 20 px away (dropped); an annotated frame keeps its label however far the detection."""
-    kp = np.zeros((3, 2, 3), np.float32)
-    kp[[0, 2], :, 2] = 1.0
-    kp[2, :, :2] = 10.0
-    targets = adaptation_targets(kp, 2)
-    detected = targets[..., :2].copy()
-    detected[1, 0, 0] += 5.0
-    detected[1, 1, 1] += 20.0
-    detected[0, :, 0] += 50.0
-    out = agreeing_targets(targets, kp, detected, 6.0)
-    assert out[1, 0, 2] == targets[1, 0, 2] > 0
-    assert out[1, 1, 2] == 0
-    np.testing.assert_array_equal(out[[0, 2]], kp[[0, 2]])
-
-
-def test_agreement_adapts_on_the_interpolations_the_first_copy_confirms(model, kps) -> None:
-    """With the agreement check, the copy is trained on the targets that a copy adapted on the
-    annotated frames alone confirms (checked by redoing both steps by hand)."""
-    parent = _parent(model, kps)
-    crops, keypoints, _ = _video(kps)
-    cfg = DetectorAdaptationConfig.from_dict({"steps": 4, "interpolated_within": 2, "interpolated_agreement": 0.05, **NO_AUGMENT})
-    first = adapt_detector(parent, model, kps, crops, keypoints, None, {"steps": 4, **NO_AUGMENT}, seed=0)
-    kept = agreeing_targets(adaptation_targets(keypoints, 2), keypoints, encode_and_detect(first, crops)[1].xy.numpy(), 0.05 * S)
-    expected = adapt_detector(parent, model, kps, crops, kept, None, {"steps": 4, **NO_AUGMENT}, seed=0)
-    got = adapt_detector(parent, model, kps, crops, keypoints, None, cfg, seed=0)
-    torch.testing.assert_close(encode_and_detect(got, crops)[1].xy, encode_and_detect(expected, crops)[1].xy)
 
 
 def test_encode_features_adapts_on_training_keypoints_only(model, kps, tmp_path: Path) -> None:

@@ -187,8 +187,6 @@ class DetectorAdaptationConfig(_Base):
     grad_clip: float = 5.0
     interpolated_within: int = 0  # frames up to this many frames from an annotation (between two) also train it, on
                                   # the training keypoints joined in time, weighted exp(-d / this); 0 = annotated only
-    interpolated_agreement: float = 0.0  # > 0: first adapt on the annotated frames alone, and keep an interpolated
-                                          # keypoint only where that copy detects it within this share of the crop
     augment: AugmentConfig = field(default_factory=_detector_adaptation_augment)
     loss: LossConfig = field(default_factory=LossConfig)
     weights: dict[str, float] = field(default_factory=_detector_adaptation_weights)
@@ -199,8 +197,6 @@ class DetectorAdaptationConfig(_Base):
             raise ValueError(f"config detector_adaptation.steps: must be >= 0 (a number of Adam steps), got {self.steps}")
         if self.batch_size < 1:
             raise ValueError(f"config detector_adaptation.batch_size: must be >= 1, got {self.batch_size}")
-        if self.interpolated_agreement < 0:
-            raise ValueError(f"config detector_adaptation.interpolated_agreement: must be >= 0 (a share of the crop), got {self.interpolated_agreement}")
         if self.interpolated_within < 0:
             raise ValueError(f"config detector_adaptation.interpolated_within: must be >= 0 frames, got {self.interpolated_within}")
 

@@ -12,7 +12,6 @@ training-split keypoints only.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ from smal4v.train.loop import seed_everything
 from smal4v.train.losses import detection_losses, weighted_total
 from smal4v.train.mirror import Mirror
 from smal4v.train.schedule import descend, learning_rate_factor, set_learning_rate
-from smal4v.train.single_frame import augment, encode_and_detect
+from smal4v.train.single_frame import augment
 
 
 def annotated_rows(keypoints: np.ndarray) -> np.ndarray:
@@ -52,17 +51,6 @@ def adaptation_targets(keypoints: np.ndarray, within: int) -> np.ndarray:
     return np.where(annotated[:, None, None], kp, soft)
 
 
-def agreeing_targets(targets: np.ndarray, keypoints: np.ndarray, detected: np.ndarray, tolerance: float) -> np.ndarray:
-    """``targets`` (N, K, 3) with the weight of each interpolated keypoint (on a frame without
-    annotation) set to 0 where ``detected`` (N, K, 2) lies more than ``tolerance`` px from it: a
-    straight line that the video's own detector contradicts (fast motion) does not train it."""
-    out = np.array(targets, dtype=np.float32, copy=True)
-    annotated = (np.asarray(keypoints)[..., 2] > 0).any(-1)
-    far = np.linalg.norm(out[..., :2] - np.asarray(detected)[..., :2], axis=-1) > tolerance
-    out[..., 2] *= ~(far & ~annotated[:, None])
-    return out
-
-
 def adapt_detector(
     net: SingleFrameNet, model: torch.nn.Module, keypoint_set: Any, crops: np.ndarray, keypoints: np.ndarray,
     masks: np.ndarray | None, cfg: DetectorAdaptationConfig | dict[str, Any], seed: int = 0, name: str = "video",
@@ -82,11 +70,6 @@ def adapt_detector(
         raise ValueError(f"{name}: detector_adaptation.steps > 0 but the video has no training keypoints to adapt to; "
                          "set detector_adaptation.steps: 0 for videos without annotated frames")
     targets = adaptation_targets(keypoints, cfg.interpolated_within)
-    if cfg.interpolated_within > 0 and cfg.interpolated_agreement > 0:
-        first = adapt_detector(net, model, keypoint_set, crops, keypoints, masks,
-                               dataclasses.replace(cfg, interpolated_within=0), seed, name)
-        detected = encode_and_detect(first, crops)[1].xy.numpy()
-        targets = agreeing_targets(targets, keypoints, detected, cfg.interpolated_agreement * crops.shape[1])
     rows = annotated_rows(targets)
     frames = FrameDataset(crops[rows], targets[rows], None if masks is None else masks[rows], name=name)
     seed_everything(seed)
