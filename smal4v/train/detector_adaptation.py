@@ -6,7 +6,9 @@ parent (encoder and head) is fine-tuned for a few hundred augmented steps on the
 annotated frames (their keypoints and masks) and then detects on every frame. The features
 online training reads stay the parent's: only the detections (online's ``head_detections``
 soft targets) come from the adapted copy. Held-out frames are never seen: the caller passes
-training-split keypoints only.
+training-split keypoints only. With ``interpolated_within`` > 0 the frames near an annotated one
+train the copy too, on the training keypoints joined in time (for footage that moves slowly
+between annotations: it helped camel and cows, and hurt synthetic gaits; docs/TRAINING.md).
 """
 
 from __future__ import annotations
@@ -42,12 +44,11 @@ def adaptation_targets(keypoints: np.ndarray, within: int) -> np.ndarray:
     kp = np.asarray(keypoints, dtype=np.float32)
     if within == 0:
         return kp
-    soft = interpolation_targets(kp, float(within))
-    rows = annotated_rows(kp)
-    d = frames_to_nearest_annotation(kp, (kp[..., 2] > 0).any(-1))
-    inside = (np.arange(len(kp)) > rows.min()) & (np.arange(len(kp)) < rows.max())
-    soft[..., 2] *= (d <= within) & inside[:, None]
     annotated = (kp[..., 2] > 0).any(-1)
+    rows, frames = np.flatnonzero(annotated), np.arange(len(kp))
+    soft = interpolation_targets(kp, float(within))
+    inside = (frames > rows.min()) & (frames < rows.max())
+    soft[..., 2] *= (frames_to_nearest_annotation(kp, annotated) <= within) & inside[:, None]
     return np.where(annotated[:, None, None], kp, soft)
 
 
