@@ -101,11 +101,12 @@ def direct_run(results: Path, coarse: Path, work: Path, config: dict) -> tuple[P
             shutil.copyfile(d / f, out / f)
         t0 = time.perf_counter()
         predict_variant(str(coarse), str(out / "frames.h5"), config["model"], config["keypoint_set"], "parent", "cpu",
-                        str(out / "predictions_parent.h5"), "benchmarks/c2f.py")
+                        str(out / "predictions_parent.h5"), "benchmarks/c2f.py", config["keypoint_fit"])
         times["predict parent"] = times.get("predict parent", 0.0) + time.perf_counter() - t0
         t0 = time.perf_counter()
         predict_c2f_variant(str(models / "c2f.pt"), hierarchy, str(out / "frames.h5"), cfg, config["model"],
-                            config["keypoint_set"], "cpu", str(out / "predictions_c2f.h5"), "benchmarks/c2f.py")
+                            config["keypoint_set"], "cpu", str(out / "predictions_c2f.h5"), "benchmarks/c2f.py",
+                            config["keypoint_fit"])
         times["predict_c2f"] = times.get("predict_c2f", 0.0) + time.perf_counter() - t0
         # what stage 3's fine-tuning of the coarse network alone gives: its estimate without the offsets
         c2f = read_artifact(out / "predictions_c2f.h5", "predictions")

@@ -6,7 +6,8 @@
 For each run (a finished ``snakemake --config results=DIR seed=SEED`` of ``--config``) and each
 ``--variant NAME=YAML`` (the config's ``c2f`` settings updated by YAML), it retrains C2F's stage 2
 from the run's parent and stage 3 from that, then scores on the run's test videos: the parent,
-the stage-3 network's coarse estimate without its offsets (``c2f_coarse``), ``c2f``, the run's
+the stage-3 network's coarse estimate (fitted to its detections with the config's ``keypoint_fit``, as
+the workflow's ``c2f`` is) without its offsets (``c2f_coarse``), ``c2f``, the run's
 ``online`` and ``online_c2f`` (the new GCN on the online estimate, offsets fused; trained further on
 each test video first where the settings' ``online.epochs`` > 0). Cells are the
 mean ± std over runs of each run's mean over its test videos. ``--keypoint-set`` names the set a
@@ -34,9 +35,9 @@ from smal4v.data.artifacts import read_artifact
 from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 from smal4v.evaluate.stage import evaluate_sequence
 from smal4v.model import load_keypoint_set
-from smal4v.train.c2f import canonical_offsets, predict_c2f
+from smal4v.train.c2f import canonical_offsets
 from smal4v.train.c2f_config import trains_per_video
-from smal4v.train.c2f_stages import (c2f_network, crop_camera_estimate, predict_online_c2f_variant, train_c2f_network,
+from smal4v.train.c2f_stages import (c2f_estimate, c2f_network, crop_camera_estimate, predict_online_c2f_variant, train_c2f_network,
                                      train_online_c2f_network, uses_offset_truth)
 from smal4v.train.stages import parent_training_set, predictions_artifact
 
@@ -97,7 +98,8 @@ def run_metrics(results: Path, seed: int, config: dict, keypoint_set: str, name:
     for seq in sequences_in_split(sheet, "test"):
         d = results / "sequences" / seq
         frames = str(d / "frames.h5")
-        params, offsets = predict_c2f(net, model, read_artifact(frames, "frames", ["crops"])["crops"])
+        params, offsets = c2f_estimate(net, model, read_artifact(frames, "frames", ["crops"])["crops"], keypoint_set,
+                                       config["keypoint_fit"], str(out / "stage3.pt"))
         predictions = {"parent": str(d / "predictions_parent.h5"), "online": str(d / "predictions_online.h5")}
         for variant, delta_v in (("c2f_coarse", None), ("c2f", offsets)):
             predictions[variant] = str(out / f"{seq}_{variant}.h5")

@@ -102,6 +102,7 @@ rule predict_c2f:
         definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],
         device=config["device"],
+        fit=config["keypoint_fit"],  # the coarse estimate fitted to its detections, as parent's
     log:
         f"{RESULTS}/logs/predict_c2f/{{seq}}.log",
     threads: 1

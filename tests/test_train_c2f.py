@@ -18,10 +18,11 @@ from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.render import Camera, rasterize_hard
 from smal4v.train.c2f import canonical_offsets, fuse_offsets, load_c2f_net, predict_c2f, refine_predictions, train_c2f_stage
 from smal4v.train.c2f_config import C2FConfig, trains_per_video
+from smal4v.train.c2f_stages import c2f_estimate
 from smal4v.train.c2f_losses import LaplacianLoss
 from smal4v.train.datasets import FrameDataset
 from smal4v.train.scene import Scene
-from smal4v.train.single_frame import predict_single_frame
+from smal4v.train.single_frame import detect_single_frame, predict_single_frame
 
 S = 64
 N = 8
@@ -219,3 +220,34 @@ def test_c2f_settings_validate() -> None:
     assert not trains_per_video({}) and trains_per_video({"online": {"epochs": "2"}})
     with pytest.raises(ValueError, match="online.weights: unknown terms"):
         C2FConfig.from_dict({"online": {"weights": {"silhouettes": 1}}})
+
+
+def test_the_c2f_variant_refines_the_coarse_estimate_fitted_to_its_detections(bump_set) -> None:
+    """``c2f_estimate`` (the workflow's ``c2f``): without keypoint_fit steps it is the c2f
+    network's own forward pass; with them, its coarse estimate moves onto the keypoint head's
+    detections as ``parent``'s does, and the GCN's offsets are computed on that fitted mesh."""
+    model, kps, _, data, _, _, hierarchy = bump_set
+    torch.manual_seed(0)
+    coarse = build_single_frame_net({"image_size": S, "feature_dim": 32, "keypoint_head": True,
+                                     "num_keypoints": len(kps.names)}, model)
+    net = CoarseToFineNet(coarse, hierarchy, C2FConfig.from_dict({"gcn": {"channels": 8, "head_channels": [8, 8]}}).gcn)
+    with torch.no_grad():  # the untrained GCN's last layer is zero: give it offsets to check
+        for p in net.refiner.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    params, offsets = c2f_estimate(net, model, data.images, "badja20", {}, "net.pt")
+    own_params, own_offsets = predict_c2f(net, model, data.images)
+    torch.testing.assert_close(params.pose, own_params.pose)
+    torch.testing.assert_close(offsets, own_offsets, rtol=1e-4, atol=1e-6)
+    assert float(offsets.abs().max()) > 1e-4
+
+    fitted, fitted_offsets = c2f_estimate(net, model, data.images, "badja20", {"steps": 20, "lr": 0.02}, "net.pt")
+    _, detected = detect_single_frame(coarse, data.images)
+    scene = Scene(model, kps, S)
+
+    def distance_to_detections(p: SMALParams) -> float:
+        with torch.no_grad():
+            return float((scene(p, silhouette=False).keypoints - detected.xy).norm(dim=-1).mean())
+
+    assert distance_to_detections(fitted) < 0.7 * distance_to_detections(own_params)
+    torch.testing.assert_close(fitted_offsets, refine_predictions(net, model, data.images, fitted), rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(fitted_offsets, own_offsets, atol=1e-5)  # the GCN saw the fitted mesh

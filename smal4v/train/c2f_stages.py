@@ -19,12 +19,12 @@ from smal4v.model import load_keypoint_set, load_model
 from smal4v.model.mesh_hierarchy import hierarchy_for_model, load_for_model
 from smal4v.nets.coarse_to_fine import CoarseToFineNet
 from smal4v.nets.params import SMALParams
-from smal4v.train.c2f import fuse_offsets, load_c2f_net, predict_c2f, refine_predictions, train_c2f_stage
+from smal4v.train.c2f import fuse_offsets, load_c2f_net, refine_predictions, train_c2f_stage
 from smal4v.train.c2f_config import C2FConfig
 from smal4v.train.datasets import FrameDataset
 from smal4v.train.loop import seed_everything, select_device
 from smal4v.train.single_frame import load_single_frame_net
-from smal4v.train.stages import _save_network, per_video_targets, predictions_artifact
+from smal4v.train.stages import _save_network, per_video_targets, predictions_artifact, single_frame_estimate
 
 STAGES = ("stage2", "stage3")
 
@@ -94,12 +94,22 @@ def c2f_network(network_path: str, hierarchy_path: str, model_spec: str, cfg: Ma
     return net.to(select_device(device)), model
 
 
+def c2f_estimate(net: CoarseToFineNet, model: torch.nn.Module, crops, keypoint_set: str,
+                 fit_cfg: Mapping[str, Any] | None, network_path: str) -> tuple[SMALParams, torch.Tensor]:
+    """The c2f network's coarse estimate of every crop (N,), fitted to its keypoint head's
+    detections as ``parent``'s is (``fit_cfg``, ``keypoint_fit``), and the GCN's offsets (N, V, 3)
+    on it: ``c2f`` and ``parent`` then differ by C2F's stages only."""
+    params = single_frame_estimate(net.coarse, model, crops, keypoint_set, fit_cfg, network_path)
+    return params, refine_predictions(net, model, crops, params)
+
+
 def predict_c2f_variant(network_path: str, hierarchy_path: str, frames_path: str, cfg: Mapping[str, Any], model_spec: str,
-                        keypoint_set: str, device: str, out_path: str, created_by: str) -> None:
-    """Variant ``c2f``: the refined single-frame network on every frame (per-frame offsets)."""
+                        keypoint_set: str, device: str, out_path: str, created_by: str,
+                        fit_cfg: Mapping[str, Any] | None = None) -> None:
+    """Variant ``c2f``: the refined single-frame network on every frame (:func:`c2f_estimate`)."""
     net, model = c2f_network(network_path, hierarchy_path, model_spec, cfg, device)
     crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
-    params, offsets = predict_c2f(net, model, crops)
+    params, offsets = c2f_estimate(net, model, crops, keypoint_set, fit_cfg, network_path)
     predictions_artifact(params, frames_path, model_spec, keypoint_set, "c2f", out_path, created_by, offsets)
 
 

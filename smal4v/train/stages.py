@@ -22,7 +22,7 @@ from smal4v.data.cropping import crop_camera_from_full, crop_mask, full_camera_f
 from smal4v.data.generic_images import read_generic_images
 from smal4v.model import load_keypoint_set, load_model
 from smal4v.nets.params import SMALParams
-from smal4v.nets.single_frame import build_single_frame_net
+from smal4v.nets.single_frame import SingleFrameNet, build_single_frame_net
 from smal4v.nets.temporal import predict_sequence
 from smal4v.render import Camera, rasterize_hard
 from smal4v.train.config import DetectorAdaptationConfig, KeypointFitConfig, NetConfig
@@ -258,23 +258,29 @@ def predictions_artifact(params: SMALParams, frames_path: str, model_spec: str, 
     artifacts.write_artifact(out_path, "predictions", datasets, {"variant": variant, "keypoint_names": kps.names}, created_by)
 
 
+def single_frame_estimate(net: SingleFrameNet, model: torch.nn.Module, crops: np.ndarray, keypoint_set: str,
+                          fit_cfg: Mapping[str, Any] | None, network_path: str) -> SMALParams:
+    """A single-frame network's per-frame parameters (N,) of ``crops``, fitted to its keypoint
+    head's detections when ``fit_cfg`` (``keypoint_fit``) has steps (``network_path`` names it in errors)."""
+    fit = KeypointFitConfig.from_dict(dict(fit_cfg or {}), "keypoint_fit")
+    if fit.steps <= 0:
+        return predict_single_frame(net, crops)
+    if net.keypoint_head is None:
+        raise ValueError(f"keypoint_fit.steps is {fit.steps} but {network_path} has no keypoint head: train it with "
+                         "network.keypoint_head: true, or set keypoint_fit.steps: 0")
+    params, detected = detect_single_frame(net, crops)
+    scene = Scene(model, load_keypoint_set(keypoint_set), crops.shape[1])
+    return fit_to_detections(params, detected, scene, Priors(model, net.config.shape_family), fit)
+
+
 def predict_variant(network_path: str, frames_path: str, model_spec: str, keypoint_set: str, variant: str, device: str,
                     out_path: str, created_by: str, fit_cfg: Mapping[str, Any] | None = None) -> None:
     """Predictions of a single-frame network (``base`` or ``parent``) on every frame of a video,
     fitted to its keypoint head's detections when ``fit_cfg`` (``keypoint_fit``) has steps."""
     model = load_model(model_spec)
     net = load_single_frame_net(network_path, model).to(select_device(device))
-    fit = KeypointFitConfig.from_dict(dict(fit_cfg or {}), "keypoint_fit")
-    if fit.steps > 0 and net.keypoint_head is None:
-        raise ValueError(f"keypoint_fit.steps is {fit.steps} but {network_path} has no keypoint head: train it with "
-                         "network.keypoint_head: true, or set keypoint_fit.steps: 0")
     crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
-    if fit.steps <= 0:
-        params = predict_single_frame(net, crops)
-    else:
-        params, detected = detect_single_frame(net, crops)
-        scene = Scene(model, load_keypoint_set(keypoint_set), crops.shape[1])
-        params = fit_to_detections(params, detected, scene, Priors(model, net.config.shape_family), fit)
+    params = single_frame_estimate(net, model, crops, keypoint_set, fit_cfg, network_path)
     predictions_artifact(params, frames_path, model_spec, keypoint_set, variant, out_path, created_by)
 
 
