@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 from synthetic import per_seed_means
+from online_settings import workflow_config
 from workflow_runs import ROOT, git_commit, machine, rule_times, run_snakemake
 
 from smal4v.data.artifacts import read_artifact
@@ -156,7 +156,9 @@ def fusion_table(results: Path, config: dict) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
         for seq in sequences_in_split(sheet, "test"):
             d = results / "sequences" / seq
-            params, offsets, base = online_c2f_offsets(str(results / "models" / "c2f.pt"),
+            per_video = results / "models" / "online_c2f" / f"{seq}.pt"  # c2f.online: the GCN trained on the video
+            network = per_video if per_video.is_file() else results / "models" / "c2f.pt"
+            params, offsets, base = online_c2f_offsets(str(network),
                                                        str(results / "models" / "mesh_hierarchy.npz"), str(d / "frames.h5"),
                                                        str(d / "predictions_online.h5"), config.get("c2f", {}),
                                                        config["model"], "cpu")
@@ -232,9 +234,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/c2f.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    if args.configfile:
-        config.update(yaml.safe_load((ROOT / args.configfile).read_text()))
+    config = workflow_config([args.configfile] if args.configfile else [])  # merged key by key, as Snakemake does
     folders, runs, timings, rules = [], {}, [], []
     direct_times: dict[str, float] = {}
     if args.direct:  # one GCN training per seed on the same data and coarse network

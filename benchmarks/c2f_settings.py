@@ -39,7 +39,7 @@ from smal4v.train.c2f import canonical_offsets
 from smal4v.train.c2f_config import trains_per_video
 from smal4v.train.c2f_stages import (c2f_estimate, c2f_network, crop_camera_estimate, predict_online_c2f_variant, train_c2f_network,
                                      train_online_c2f_network, uses_offset_truth)
-from smal4v.train.stages import parent_training_set, predictions_artifact
+from smal4v.train.stages import fit_settings, parent_training_set, predictions_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = [("pck@0.1_sqrt_area", "unseen"), ("pck@0.15_sqrt_area", "unseen"), ("pck@0.1_sqrt_area", "heldout"),
@@ -99,7 +99,7 @@ def run_metrics(results: Path, seed: int, config: dict, keypoint_set: str, name:
         d = results / "sequences" / seq
         frames = str(d / "frames.h5")
         params, offsets = c2f_estimate(net, model, read_artifact(frames, "frames", ["crops"])["crops"], keypoint_set,
-                                       config["keypoint_fit"], str(out / "stage3.pt"))
+                                       fit_settings(net.coarse, config["keypoint_fit"], str(out / "stage3.pt")))
         predictions = {"parent": str(d / "predictions_parent.h5"), "online": str(d / "predictions_online.h5")}
         for variant, delta_v in (("c2f_coarse", None), ("c2f", offsets)):
             predictions[variant] = str(out / f"{seq}_{variant}.h5")

@@ -19,6 +19,7 @@ from smal4v.render import Camera, rasterize_hard
 from smal4v.train.c2f import canonical_offsets, fuse_offsets, load_c2f_net, predict_c2f, refine_predictions, train_c2f_stage
 from smal4v.train.c2f_config import C2FConfig, trains_per_video
 from smal4v.train.c2f_stages import c2f_estimate
+from smal4v.train.config import KeypointFitConfig
 from smal4v.train.c2f_losses import LaplacianLoss
 from smal4v.train.datasets import FrameDataset
 from smal4v.train.scene import Scene
@@ -234,13 +235,13 @@ def test_the_c2f_variant_refines_the_coarse_estimate_fitted_to_its_detections(bu
     with torch.no_grad():  # the untrained GCN's last layer is zero: give it offsets to check
         for p in net.refiner.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    params, offsets = c2f_estimate(net, model, data.images, "badja20", {}, "net.pt")
+    params, offsets = c2f_estimate(net, model, data.images, "badja20", KeypointFitConfig())
     own_params, own_offsets = predict_c2f(net, model, data.images)
     torch.testing.assert_close(params.pose, own_params.pose)
     torch.testing.assert_close(offsets, own_offsets, rtol=1e-4, atol=1e-6)
     assert float(offsets.abs().max()) > 1e-4
 
-    fitted, fitted_offsets = c2f_estimate(net, model, data.images, "badja20", {"steps": 20, "lr": 0.02}, "net.pt")
+    fitted, fitted_offsets = c2f_estimate(net, model, data.images, "badja20", KeypointFitConfig(steps=20, lr=0.02))
     _, detected = detect_single_frame(coarse, data.images)
     scene = Scene(model, kps, S)
 

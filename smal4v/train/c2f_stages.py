@@ -24,7 +24,9 @@ from smal4v.train.c2f_config import C2FConfig
 from smal4v.train.datasets import FrameDataset
 from smal4v.train.loop import seed_everything, select_device
 from smal4v.train.single_frame import load_single_frame_net
-from smal4v.train.stages import _save_network, per_video_targets, predictions_artifact, single_frame_estimate
+from smal4v.train.config import KeypointFitConfig
+from smal4v.train.stages import (_save_network, fit_settings, per_video_targets, predictions_artifact,
+                                 single_frame_estimate)
 
 STAGES = ("stage2", "stage3")
 
@@ -95,11 +97,11 @@ def c2f_network(network_path: str, hierarchy_path: str, model_spec: str, cfg: Ma
 
 
 def c2f_estimate(net: CoarseToFineNet, model: torch.nn.Module, crops, keypoint_set: str,
-                 fit_cfg: Mapping[str, Any] | None, network_path: str) -> tuple[SMALParams, torch.Tensor]:
+                 fit: KeypointFitConfig) -> tuple[SMALParams, torch.Tensor]:
     """The c2f network's coarse estimate of every crop (N,), fitted to its keypoint head's
-    detections as ``parent``'s is (``fit_cfg``, ``keypoint_fit``), and the GCN's offsets (N, V, 3)
-    on it: ``c2f`` and ``parent`` then differ by C2F's stages only."""
-    params = single_frame_estimate(net.coarse, model, crops, keypoint_set, fit_cfg, network_path)
+    detections as ``parent``'s is (``fit``: :func:`~smal4v.train.stages.fit_settings`), and the
+    GCN's offsets (N, V, 3) on it: ``c2f`` and ``parent`` then differ by C2F's stages only."""
+    params = single_frame_estimate(net.coarse, model, crops, keypoint_set, fit)
     return params, refine_predictions(net, model, crops, params)
 
 
@@ -108,8 +110,9 @@ def predict_c2f_variant(network_path: str, hierarchy_path: str, frames_path: str
                         fit_cfg: Mapping[str, Any] | None = None) -> None:
     """Variant ``c2f``: the refined single-frame network on every frame (:func:`c2f_estimate`)."""
     net, model = c2f_network(network_path, hierarchy_path, model_spec, cfg, device)
+    fit = fit_settings(net.coarse, fit_cfg, network_path)
     crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
-    params, offsets = c2f_estimate(net, model, crops, keypoint_set, fit_cfg, network_path)
+    params, offsets = c2f_estimate(net, model, crops, keypoint_set, fit)
     predictions_artifact(params, frames_path, model_spec, keypoint_set, "c2f", out_path, created_by, offsets)
 
 

@@ -258,16 +258,22 @@ def predictions_artifact(params: SMALParams, frames_path: str, model_spec: str, 
     artifacts.write_artifact(out_path, "predictions", datasets, {"variant": variant, "keypoint_names": kps.names}, created_by)
 
 
-def single_frame_estimate(net: SingleFrameNet, model: torch.nn.Module, crops: np.ndarray, keypoint_set: str,
-                          fit_cfg: Mapping[str, Any] | None, network_path: str) -> SMALParams:
-    """A single-frame network's per-frame parameters (N,) of ``crops``, fitted to its keypoint
-    head's detections when ``fit_cfg`` (``keypoint_fit``) has steps (``network_path`` names it in errors)."""
+def fit_settings(net: SingleFrameNet, fit_cfg: Mapping[str, Any] | None, network_path: str) -> KeypointFitConfig:
+    """The ``keypoint_fit`` settings for ``net``, checked before any frame is read: a fit needs
+    the keypoint head (``network_path`` names the network in the error)."""
     fit = KeypointFitConfig.from_dict(dict(fit_cfg or {}), "keypoint_fit")
-    if fit.steps <= 0:
-        return predict_single_frame(net, crops)
-    if net.keypoint_head is None:
+    if fit.steps > 0 and net.keypoint_head is None:
         raise ValueError(f"keypoint_fit.steps is {fit.steps} but {network_path} has no keypoint head: train it with "
                          "network.keypoint_head: true, or set keypoint_fit.steps: 0")
+    return fit
+
+
+def single_frame_estimate(net: SingleFrameNet, model: torch.nn.Module, crops: np.ndarray, keypoint_set: str,
+                          fit: KeypointFitConfig) -> SMALParams:
+    """A single-frame network's per-frame parameters (N,) of ``crops``, fitted to its keypoint
+    head's detections when ``fit`` (:func:`fit_settings`) has steps."""
+    if fit.steps <= 0:
+        return predict_single_frame(net, crops)
     params, detected = detect_single_frame(net, crops)
     scene = Scene(model, load_keypoint_set(keypoint_set), crops.shape[1])
     return fit_to_detections(params, detected, scene, Priors(model, net.config.shape_family), fit)
@@ -279,8 +285,9 @@ def predict_variant(network_path: str, frames_path: str, model_spec: str, keypoi
     fitted to its keypoint head's detections when ``fit_cfg`` (``keypoint_fit``) has steps."""
     model = load_model(model_spec)
     net = load_single_frame_net(network_path, model).to(select_device(device))
+    fit = fit_settings(net, fit_cfg, network_path)
     crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
-    params = single_frame_estimate(net, model, crops, keypoint_set, fit_cfg, network_path)
+    params = single_frame_estimate(net, model, crops, keypoint_set, fit)
     predictions_artifact(params, frames_path, model_spec, keypoint_set, variant, out_path, created_by)
 
 
