@@ -28,10 +28,9 @@ PULL_TERMS = ("betas", "pose", "root_pose", "pose_matrix", "root_matrix", "trans
 
 
 def fit_to_detections(start: SMALParams, detected: DetectedKeypoints, scene: Scene, priors: Priors,
-                      cfg: KeypointFitConfig, delta_v: torch.Tensor | None = None) -> SMALParams:
-    """``start`` (N,) parameters moved ``cfg.steps`` Adam steps towards ``detected`` (N, K), the
-    mesh carrying fixed canonical offsets ``delta_v`` (N, V, 3) if given; returns detached
-    parameters (``start`` itself when ``cfg.steps`` is 0)."""
+                      cfg: KeypointFitConfig) -> SMALParams:
+    """``start`` (N,) parameters moved ``cfg.steps`` Adam steps towards ``detected`` (N, K);
+    returns detached parameters (``start`` itself when ``cfg.steps`` is 0)."""
     start = start.detach()
     if cfg.steps <= 0:
         return start
@@ -45,7 +44,7 @@ def fit_to_detections(start: SMALParams, detected: DetectedKeypoints, scene: Sce
     for step in range(cfg.steps):
         params = replace(start, **free)
         with_outline = outline is not None and step >= first_outline_step
-        seen = scene(params, silhouette=with_outline, delta_v=delta_v)
+        seen = scene(params, silhouette=with_outline)
         terms = {"keypoints": keypoint_loss(seen.keypoints, targets, scene.image_size),
                  **priors(params), **(parameter_losses(params, start) if pull_to_start else {})}
         if with_outline:
