@@ -6,10 +6,10 @@ Each seed is one clean demo workflow run (``--config seed=S``; or ``--reuse`` fi
 folders, e.g. benchmarks/synthetic.py's), whose test videos' animals carry per-animal off-model
 offsets (``demo.*.off_model``). Reports coarse (``parent``) vs ``c2f`` and ``online`` vs
 ``online_c2f``: full (``mpvpe``) and Procrustes (``pa_mpvpe``) vertex error, IoU, PCK@0.1/0.15 per
-part; the issue's targets; how ``online_c2f``'s per-frame offsets are fused (median, mean, or not
-at all: per-frame offsets); wall time of the C2F rules; GCN forward+backward time per batch at the
+part; the issue's targets; how ``online_c2f``'s per-frame offsets are fused (median, mean, not
+at all, or smoothed in time: ``--fusion-sigmas``); wall time of the C2F rules; GCN forward+backward time per batch at the
 demo's and at C2F's sizes; and a picture coarse | refined | truth. Writes benchmarks/results/c2f.md
-and benchmarks/results/c2f_side_by_side.png.
+and benchmarks/results/c2f_side_by_side.png (beside ``--out``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import datetime as dt
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -47,6 +48,8 @@ from smal4v.train.stages import parent_training_set, predict_variant, prediction
 VARIANTS = ["parent", "c2f_coarse", "c2f", "online", "online_c2f"]  # c2f_coarse: c2f's coarse estimate, no offsets
 CELLS = [("mpvpe", "all"), ("pa_mpvpe", "all"), ("iou", "all"), ("iou", "unseen"), ("pck@0.1_sqrt_area", "unseen"),
          ("pck@0.15_sqrt_area", "unseen"), ("pck@0.1_sqrt_area", "heldout")]
+FUSION_CELLS = CELLS + [("jitter", "all"), ("accel_error", "all")]
+"""The fusion table's rows: offsets that change from frame to frame can roughen the motion."""
 PARTS = ["legs", "tail", "ears", "face"]
 C2F_RULES = ("build_mesh_hierarchy", "train_c2f_stage2", "train_c2f_stage3", "predict_c2f", "predict_online_c2f")
 
@@ -147,9 +150,9 @@ def targets(runs: dict[int, pd.DataFrame]) -> dict[str, bool]:
     }.items() if "online" not in name or np.isfinite(m[("online_c2f", "iou", "all")])}
 
 
-def fusion_table(results: Path, config: dict) -> pd.DataFrame:
-    """online_c2f's metrics per test video with the GCN's per-frame offsets fused by median, by
-    mean, or kept per frame."""
+def fusion_table(results: Path, config: dict, sigmas: Sequence[float] = ()) -> pd.DataFrame:
+    """online_c2f's metrics (means over the test videos) with the GCN's per-frame offsets fused by
+    median, by mean, kept per frame, or smoothed in time with each Gaussian sigma (frames) of ``sigmas``."""
     sheet = load_sequence_sheet(ROOT / config["sequences"], str(results))
     kps = load_keypoint_set(config["keypoint_set"])
     rows = []
@@ -164,18 +167,20 @@ def fusion_table(results: Path, config: dict) -> pd.DataFrame:
                                                        config["model"], "cpu")
             base = torch.zeros_like(offsets[0]) if base is None else base
             paths = {}
-            for how, delta in (("median", fuse_offsets(offsets, "median")), ("mean", fuse_offsets(offsets, "mean")),
-                               ("per-frame", offsets)):
+            fusions = [("median", fuse_offsets(offsets, "median")), ("mean", fuse_offsets(offsets, "mean")),
+                       ("per-frame", offsets)]
+            fusions += [(f"smooth {sigma:g}", fuse_offsets(offsets, "smooth", sigma)) for sigma in sigmas]
+            for how, delta in fusions:
                 paths[how] = f"{tmp}/{seq}_{how}.h5"
                 predictions_artifact(params, str(d / "frames.h5"), config["model"], config["keypoint_set"], "online_c2f",
                                      paths[how], "benchmarks/c2f.py", base + delta)
             table = evaluate_sequence(seq, paths, d / "annotations.h5", d / "ground_truth.h5", parts=kps.parts)
             rows.append(table)
     table = pd.concat(rows)
-    keep = table[[(m, s) in CELLS for m, s in zip(table.metric, table.split)]]
+    keep = table[[(m, s) in FUSION_CELLS for m, s in zip(table.metric, table.split)]]
     out = keep.groupby(["variant", "metric", "split"])["value"].mean().unstack(0)
     out.index = [f"{m} ({s})" for m, s in out.index]
-    return out[["median", "mean", "per-frame"]]
+    return out[["median", "mean", "per-frame", *[f"smooth {sigma:g}" for sigma in sigmas]]]
 
 
 def gcn_timing(backbone: str, image_size: int, channels: int, head: list[int], batch: int, repeats: int = 3) -> float:
@@ -231,7 +236,9 @@ def main() -> None:
     parser.add_argument("--direct", nargs=2, metavar=("RESULTS", "COARSE"), default=None,
                         help="no Snakemake: stages 2 and 3 on the COARSE checkpoint with the data of RESULTS")
     parser.add_argument("--results", default="benchmarks/work/c2f")
-    parser.add_argument("--out", default="benchmarks/results/c2f.md")
+    parser.add_argument("--out", default="benchmarks/results/c2f.md", help="the report; its picture is written beside it")
+    parser.add_argument("--fusion-sigmas", type=float, nargs="*", default=[1.0, 2.0, 4.0],
+                        help="online_c2f's fusion table also smooths the per-frame offsets in time with these sigmas (frames)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = workflow_config([args.configfile] if args.configfile else [])  # merged key by key, as Snakemake does
@@ -263,8 +270,10 @@ def main() -> None:
     with_online = [f for f in folders if (f / "models" / "online").is_dir() and
                    all(p.is_file() for p in (f / "sequences").glob("*/predictions_online.h5"))
                    and list((f / "sequences").glob("*/predictions_online.h5"))]
-    fusion = pd.concat([fusion_table(f, config) for f in with_online]).groupby(level=0).mean() if with_online else None
-    side_by_side(folders[0], config, ROOT / "benchmarks/results/c2f_side_by_side.png")
+    fusion = (pd.concat([fusion_table(f, config, args.fusion_sigmas) for f in with_online]).groupby(level=0).mean()
+              if with_online else None)
+    picture = (ROOT / args.out).with_name(f"{Path(args.out).stem}_side_by_side.png")  # beside the report
+    side_by_side(folders[0], config, picture)
     gcn = config.get("c2f", {}).get("gcn", {})
     demo_s = gcn_timing(config["network"]["backbone"], config["network"]["image_size"], int(gcn.get("channels", 256)),
                         list(gcn.get("head_channels", [64, 32])), int(config["c2f"]["stage2"].get("batch_size", 8)))
@@ -281,7 +290,8 @@ def main() -> None:
         f"- machine: {machine()}",
         f"- command: `python benchmarks/c2f.py {('--direct ' + ' '.join(args.direct) + ' ') if args.direct else ''}"
         f"{'--reuse ' + ' '.join(args.reuse) if args.reuse else '--seeds ' + ' '.join(map(str, args.seeds))} --results {args.results}"
-        + (f" --configfile {args.configfile}" if args.configfile else "") + f" --cores {args.cores}`",
+        + (f" --configfile {args.configfile}" if args.configfile else "") + f" --cores {args.cores}"
+        + f" --fusion-sigmas {' '.join(f'{x:g}' for x in args.fusion_sigmas)} --out {args.out}`",
         *[f"- seed {s}: `{c}`, {w:.0f} s" for s, w, c in timings],
         f"- {len(runs)} seed(s); each cell is mean ± std over seeds of the mean over the test videos",
         "",
@@ -299,7 +309,10 @@ def main() -> None:
         "",
         *[f"- [{'x' if ok else ' '}] {name}" for name, ok in targets(runs).items()],
         "",
-        "## online_c2f: how the per-frame offsets become one shape (mean over test videos and seeds)",
+        "## online_c2f: how the per-frame offsets become the video's (mean over test videos and seeds)",
+        "",
+        "median / mean: one shape per video; per-frame: the GCN's offsets of each frame as they are; smooth S: the",
+        "per-frame offsets smoothed in time (Gaussian, sigma S frames). jitter and accel_error in px/frame².",
         "",
         fusion.to_markdown(floatfmt=".4f") if fusion is not None else "(not measured: no online predictions in the run)",
         "",
@@ -313,7 +326,7 @@ def main() -> None:
         c2f_rules.reset_index().to_markdown(index=False, floatfmt=".0f") if len(c2f_rules) else
         "\n".join(f"- {k}: {v:.0f} s" for k, v in direct_times.items()) or "(no Snakemake log)",
         "",
-        "![coarse | refined | truth](c2f_side_by_side.png)",
+        f"![coarse | refined | truth]({picture.name})",
         "",
     ]
     (ROOT / args.out).write_text("\n".join(lines))

@@ -155,7 +155,7 @@ rule predict_online_c2f:
     output:
         predictions=f"{SEQ_DIR}/predictions_online_c2f.h5",
     params:
-        cfg={k: config["c2f"][k] for k in ("hierarchy", "gcn", "fuse")},  # only what the rule needs
+        cfg={k: config["c2f"][k] for k in ("hierarchy", "gcn", "fuse", "fuse_sigma")},  # only what the rule needs
         model=config["model"],
         definitions=DEFINITIONS,
         keypoint_set=config["keypoint_set"],

@@ -208,6 +208,24 @@ def test_fusion_median_ignores_outlier_frames() -> None:
         fuse_offsets(offsets, "max")
 
 
+def test_smooth_fusion_keeps_offsets_per_frame_and_spreads_each_in_time() -> None:
+    """``smooth``: a correction seen in one frame spreads over its neighbours with Gaussian
+    weights (sigma frames); constant offsets stay as they are; sigma 0 keeps every frame's own."""
+    impulse = torch.zeros(31, 2, 3)
+    impulse[15] = 1.0
+    sigma = 2.0
+    smoothed = fuse_offsets(impulse, "smooth", sigma)
+    assert smoothed.shape == impulse.shape
+    d = np.arange(-int(4 * sigma), int(4 * sigma) + 1)  # independent kernel: scipy truncates at 4 sigma
+    kernel = np.exp(-(d ** 2) / (2 * sigma ** 2))
+    expected = np.zeros(31)
+    expected[15 + d] = kernel / kernel.sum()
+    np.testing.assert_allclose(smoothed[:, 0, 0].numpy(), expected, atol=1e-6)
+    constant = torch.ones(31, 2, 3) * torch.tensor([0.1, -0.2, 0.3])
+    torch.testing.assert_close(fuse_offsets(constant, "smooth", 3.0), constant)
+    assert fuse_offsets(impulse, "smooth", 0.0) is impulse
+
+
 def test_c2f_settings_validate() -> None:
     cfg = C2FConfig.from_dict({"stage3": {"epochs": "3", "weights": {"laplacian": "5"}}})
     assert cfg.stage3.epochs == 3 and cfg.stage3.weights["laplacian"] == 5.0
@@ -217,6 +235,8 @@ def test_c2f_settings_validate() -> None:
         C2FConfig.from_dict({"stage2": {"weights": {"keypoint": 1}}})
     with pytest.raises(ValueError, match="fuse"):
         C2FConfig.from_dict({"fuse": "max"})
+    with pytest.raises(ValueError, match="fuse_sigma"):
+        C2FConfig.from_dict({"fuse": "smooth", "fuse_sigma": -1})
     assert C2FConfig().online.epochs == 0  # C2F has no per-video stage: off unless the config asks
     assert not trains_per_video({}) and trains_per_video({"online": {"epochs": "2"}})
     with pytest.raises(ValueError, match="online.weights: unknown terms"):

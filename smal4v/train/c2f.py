@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 from torch import nn
 
 from smal4v.model.mesh_hierarchy import MeshHierarchy
@@ -202,11 +203,20 @@ def refine_predictions(net: CoarseToFineNet, model: nn.Module, crops: np.ndarray
     return torch.cat(out)
 
 
-def fuse_offsets(offsets: torch.Tensor, how: str = "median") -> torch.Tensor:
-    """One shape per video from per-frame canonical offsets (N, V, 3): their per-coordinate
-    ``median`` (robust to frames where the pose or the mask is wrong) or ``mean``."""
+FUSIONS = ("median", "mean", "smooth")
+
+
+def fuse_offsets(offsets: torch.Tensor, how: str = "median", sigma: float = 0.0) -> torch.Tensor:
+    """The per-frame canonical offsets (N, V, 3) of a video made one shape (V, 3): their
+    per-coordinate ``median`` (robust to frames where the pose or the mask is wrong) or ``mean``;
+    or (N, V, 3) kept per frame but ``smooth``ed in time (Gaussian, ``sigma`` frames; 0 = as the
+    GCN gave them): each frame keeps the correction its own image asks for, without the jitter."""
     if how == "median":
         return offsets.median(dim=0).values
     if how == "mean":
         return offsets.mean(dim=0)
-    raise ValueError(f"unknown offset fusion {how!r}; use 'median' or 'mean'")
+    if how == "smooth":
+        if sigma <= 0:
+            return offsets
+        return torch.from_numpy(gaussian_filter1d(offsets.numpy(), sigma, axis=0, mode="nearest"))
+    raise ValueError(f"unknown offset fusion {how!r}; use one of {FUSIONS}")

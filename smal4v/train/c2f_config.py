@@ -103,7 +103,9 @@ class C2FConfig:
     stage2: C2FStageConfig = field(default_factory=C2FStageConfig)
     stage3: C2FStageConfig = field(default_factory=_stage3)
     online: C2FStageConfig = field(default_factory=_online)  # per video, before online_c2f (not C2F's)
-    fuse: str = "median"  # online_c2f: how per-frame offsets become one shape per video (median | mean)
+    fuse: str = "median"  # online_c2f: how per-frame offsets become the video's (median | mean: one shape; smooth);
+                          # the dataclass keeps the one shape, config/config.yaml smooths (docs/C2F.md)
+    fuse_sigma: float = 0.0  # fuse: smooth: Gaussian sigma in frames over the per-frame offsets (0 = per frame)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, where: str = "c2f") -> "C2FConfig":
@@ -117,8 +119,10 @@ class C2FConfig:
                     raise ValueError(f"config {where}.{stage}.weights: unknown terms {bad}; known {list(C2F_LOSS_TERMS)}")
                 d[stage] = {**d[stage], "weights": {**getattr(defaults, stage).weights, **d[stage]["weights"]}}
         out = build_settings(cls, d, f"config {where}")
-        if out.fuse not in ("median", "mean"):
-            raise ValueError(f"config {where}.fuse must be 'median' or 'mean', got {out.fuse!r}")
+        if out.fuse not in ("median", "mean", "smooth"):
+            raise ValueError(f"config {where}.fuse must be 'median', 'mean' or 'smooth', got {out.fuse!r}")
+        if out.fuse_sigma < 0:
+            raise ValueError(f"config {where}.fuse_sigma must be >= 0 (frames), got {out.fuse_sigma}")
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -139,9 +139,10 @@ def predict_online_c2f_variant(network_path: str, hierarchy_path: str, frames_pa
                                cfg: Mapping[str, Any], model_spec: str, keypoint_set: str, device: str, out_path: str,
                                created_by: str) -> None:
     """Variant ``online_c2f``: the online estimate with the GCN's offsets of every frame fused
-    (``c2f.fuse``) into one per-video shape, added to the online network's own offsets."""
+    (``c2f.fuse``: one per-video shape, or smoothed in time), added to the online network's own offsets."""
     params, offsets, base = online_c2f_offsets(network_path, hierarchy_path, frames_path, online_path, cfg, model_spec,
                                                device)
-    fused = fuse_offsets(offsets, C2FConfig.from_dict(dict(cfg)).fuse)
+    c = C2FConfig.from_dict(dict(cfg))
+    fused = fuse_offsets(offsets, c.fuse, c.fuse_sigma)
     delta_v = fused if base is None else base + fused
     predictions_artifact(params, frames_path, model_spec, keypoint_set, "online_c2f", out_path, created_by, delta_v)
