@@ -22,6 +22,8 @@ from smal4v.data.artifacts import read_artifact
 from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 from smal4v.data.video import read_video, write_mp4
 from smal4v.model import load_model
+from smal4v.train.c2f import fuse_offsets
+from smal4v.train.c2f_stages import online_c2f_offsets
 from workflow_helpers import TEST_CONFIG, clone_run, job_counts, scheduled, snakemake
 
 pytestmark = pytest.mark.slow
@@ -116,10 +118,11 @@ def test_models_loss_logs_and_rule_logs_are_written(run, config, splits):
             assert (logs / rule / f"{seq}.log").is_file(), (rule, seq)
 
 
-def test_c2f_stages_and_the_fused_online_shape(run, config, splits):
+def test_c2f_stages_and_the_online_c2f_offsets(run, config, splits):
     """C2F's stages 2 and 3 are trained, then the GCN on each test video (``c2f.online``); `c2f`
     meshes carry the GCN's per-frame offsets on its own estimate; `online_c2f` keeps the online
-    estimate and adds one fused offset field per video."""
+    estimate and adds the GCN's offsets: smoothed in time per frame (the config's ``c2f.fuse:
+    smooth``), so its meshes change shape from frame to frame where the online network's do not."""
     models = run / "results" / "models"
     tables = [(stage, models / f"{name}.pt", models / f"c2f_{stage}_losses.csv")
               for stage, name in (("stage2", "c2f_stage2"), ("stage3", "c2f"))]
@@ -140,8 +143,13 @@ def test_c2f_stages_and_the_fused_online_shape(run, config, splits):
         fused = read_artifact(_seq(run, seq, "predictions_online_c2f.h5"), "predictions")
         for key in ("betas", "pose", "trans", "focal", "principal"):
             np.testing.assert_array_equal(fused[key], online[key])
-        assert fused["delta_v"].shape == fused["vertices"].shape[1:]  # one shape per video
-        delta_v = torch.as_tensor(fused["delta_v"])[None].expand(len(fused["trans"]), -1, -1)
+        assert config["c2f"]["fuse"] == "smooth" and "delta_v" not in fused  # per frame: only the meshes are stored
+        _, offsets, base = online_c2f_offsets(str(models / "online_c2f" / f"{seq}.pt"), str(models / "mesh_hierarchy.npz"),
+                                              str(_seq(run, seq, "frames.h5")), str(_seq(run, seq, "predictions_online.h5")),
+                                              config["c2f"], "procedural", "cpu")
+        assert (offsets - offsets.median(0).values).abs().max() > 1e-5, seq  # the GCN's offsets differ per frame
+        np.testing.assert_array_equal(base.numpy(), online["delta_v"])  # on top of the online network's own shape
+        delta_v = base + fuse_offsets(offsets, "smooth", config["c2f"]["fuse_sigma"])
         again = model(*(torch.as_tensor(fused[k]) for k in ("betas", "pose", "trans")), None, delta_v).vertices
         np.testing.assert_allclose(again.numpy(), fused["vertices"], atol=1e-5)
         assert np.abs(fused["vertices"] - online["vertices"]).max() > 0, seq
