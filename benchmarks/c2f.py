@@ -1,6 +1,6 @@
 """Benchmark: the coarse-to-fine GCN on held-out synthetic videos with off-model animals.
 
-    python benchmarks/c2f.py [--seeds 0] [--cores 2] [--configfile FILE] [--reuse DIR ...]
+    python benchmarks/c2f.py [--seeds 0] [--cores 2] [--configfile FILE ...] [--reuse DIR ...]
 
 Each seed is one clean demo workflow run (``--config seed=S``; or ``--reuse`` finished result
 folders, e.g. benchmarks/synthetic.py's), whose test videos' animals carry per-animal off-model
@@ -200,6 +200,16 @@ def gcn_timing(backbone: str, image_size: int, channels: int, head: list[int], b
     return float(np.median(times))
 
 
+def truth_panel(frame: np.ndarray, gt: dict, t: int, faces: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Frame ``t``'s truth: the true mesh (synthetic video) or, on a real video, its annotated mask tinted."""
+    if "vertices" in gt:
+        return label(mesh_overlay(frame, gt["vertices"][t], faces, gt["focal"][t], centre, (0.6, 0.6, 0.6)), "truth")
+    tinted = frame.astype(np.float32)
+    if "masks" in gt and bool(gt["has_mask"][t]):
+        tinted[gt["masks"][t] > 0] = 0.5 * tinted[gt["masks"][t] > 0] + 0.5 * np.array([150.0, 150.0, 150.0])
+    return label(tinted.astype(np.uint8), "truth mask")
+
+
 def side_by_side(results: Path, config: dict, out_png: Path) -> None:
     """One frame of the first test video: parent | c2f | truth over online | online_c2f | truth
     (the rows whose predictions exist)."""
@@ -211,7 +221,7 @@ def side_by_side(results: Path, config: dict, out_png: Path) -> None:
     faces = load_model(config["model"]).faces.numpy()
     t = len(frames) // 2
     h, w = frames.shape[1:3]
-    centre = np.array([w / 2.0, h / 2.0])  # the synthetic camera's principal point
+    centre = np.array([w / 2.0, h / 2.0])  # the synthetic camera's principal point (real videos: masks only)
     rows = []
     for pair in (("parent", "c2f"), ("online", "online_c2f")):
         if not all((d / f"predictions_{name}.h5").is_file() for name in pair):
@@ -221,8 +231,7 @@ def side_by_side(results: Path, config: dict, out_png: Path) -> None:
             p = read_artifact(d / f"predictions_{name}.h5", "predictions")
             panels.append(label(mesh_overlay(frames[t], p["vertices"][t], faces, p["focal"][t], p["principal"][t],
                                              (0.9, 0.6, 0.3) if name in ("parent", "online") else (0.3, 0.75, 0.75)), name))
-        panels.append(label(mesh_overlay(frames[t], gt["vertices"][t], faces, gt["focal"][t], centre, (0.6, 0.6, 0.6)),
-                            "truth"))
+        panels.append(truth_panel(frames[t], gt, t, faces, centre))
         rows.append(np.concatenate(panels, axis=1))
     cv2.imwrite(str(out_png), np.concatenate(rows, axis=0)[..., ::-1])
 
@@ -231,7 +240,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--cores", default="2")
-    parser.add_argument("--configfile", default=None)
+    parser.add_argument("--configfile", nargs="*", default=[], help="profiles over config/config.yaml, in order "
+                        "(e.g. config/badja.yaml config/badja_cows.yaml for a finished real-video run)")
     parser.add_argument("--reuse", nargs="*", default=[], help="finished result folders (one per seed) instead of new runs")
     parser.add_argument("--direct", nargs=2, metavar=("RESULTS", "COARSE"), default=None,
                         help="no Snakemake: stages 2 and 3 on the COARSE checkpoint with the data of RESULTS")
@@ -241,7 +251,7 @@ def main() -> None:
                         help="online_c2f's fusion table also smooths the per-frame offsets in time with these sigmas (frames)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = workflow_config([args.configfile] if args.configfile else [])  # merged key by key, as Snakemake does
+    config = workflow_config(args.configfile)  # merged key by key, as Snakemake does
     folders, runs, timings, rules = [], {}, [], []
     direct_times: dict[str, float] = {}
     if args.direct:  # one GCN training per seed on the same data and coarse network
@@ -260,7 +270,7 @@ def main() -> None:
     for seed in [] if args.reuse or args.direct else args.seeds:
         results = f"{args.results}/seed{seed}"
         shutil.rmtree(ROOT / results, ignore_errors=True)
-        command = ["snakemake", "--cores", str(args.cores), *(["--configfile", args.configfile] if args.configfile else []),
+        command = ["snakemake", "--cores", str(args.cores), *(["--configfile", *args.configfile] if args.configfile else []),
                    "--config", f"results={results}", f"seed={seed}"]
         wall, _, log = run_snakemake(command, ROOT / results / "snakemake.log")
         folders.append(ROOT / results)
@@ -290,7 +300,7 @@ def main() -> None:
         f"- machine: {machine()}",
         f"- command: `python benchmarks/c2f.py {('--direct ' + ' '.join(args.direct) + ' ') if args.direct else ''}"
         f"{'--reuse ' + ' '.join(args.reuse) if args.reuse else '--seeds ' + ' '.join(map(str, args.seeds))} --results {args.results}"
-        + (f" --configfile {args.configfile}" if args.configfile else "") + f" --cores {args.cores}"
+        + (f" --configfile {' '.join(args.configfile)}" if args.configfile else "") + f" --cores {args.cores}"
         + f" --fusion-sigmas {' '.join(f'{x:g}' for x in args.fusion_sigmas)} --out {args.out}`",
         *[f"- seed {s}: `{c}`, {w:.0f} s" for s, w, c in timings],
         f"- {len(runs)} seed(s); each cell is mean ± std over seeds of the mean over the test videos",
