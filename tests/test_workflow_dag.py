@@ -135,6 +135,7 @@ def test_c2f_stages_and_the_online_c2f_offsets(run, config, splits):
     terms = set(pd.read_csv(models / "c2f_stage3_losses.csv").columns)
     assert {"keypoints", "keypoints_refined", "silhouette", "silhouette_refined", "laplacian", "joint_limits"} <= terms
     model = load_model("procedural")
+    c2f_cfg = {**yaml.safe_load((run / "config" / "config.yaml").read_text())["c2f"], **config["c2f"]}  # as merged
     for seq in splits["test"]:
         c2f = read_artifact(_seq(run, seq, "predictions_c2f.h5"), "predictions")
         coarse = model(*(torch.as_tensor(c2f[k]) for k in ("betas", "pose", "trans"))).vertices.numpy()
@@ -143,13 +144,13 @@ def test_c2f_stages_and_the_online_c2f_offsets(run, config, splits):
         fused = read_artifact(_seq(run, seq, "predictions_online_c2f.h5"), "predictions")
         for key in ("betas", "pose", "trans", "focal", "principal"):
             np.testing.assert_array_equal(fused[key], online[key])
-        assert config["c2f"]["fuse"] == "smooth" and "delta_v" not in fused  # per frame: only the meshes are stored
+        assert c2f_cfg["fuse"] == "smooth" and "delta_v" not in fused  # per frame: only the meshes are stored
         _, offsets, base = online_c2f_offsets(str(models / "online_c2f" / f"{seq}.pt"), str(models / "mesh_hierarchy.npz"),
                                               str(_seq(run, seq, "frames.h5")), str(_seq(run, seq, "predictions_online.h5")),
-                                              config["c2f"], "procedural", "cpu")
+                                              c2f_cfg, "procedural", "cpu")
         assert (offsets - offsets.median(0).values).abs().max() > 1e-5, seq  # the GCN's offsets differ per frame
         np.testing.assert_array_equal(base.numpy(), online["delta_v"])  # on top of the online network's own shape
-        delta_v = base + fuse_offsets(offsets, "smooth", config["c2f"]["fuse_sigma"])
+        delta_v = base + fuse_offsets(offsets, "smooth", c2f_cfg["fuse_sigma"])
         again = model(*(torch.as_tensor(fused[k]) for k in ("betas", "pose", "trans")), None, delta_v).vertices
         np.testing.assert_allclose(again.numpy(), fused["vertices"], atol=1e-5)
         assert np.abs(fused["vertices"] - online["vertices"]).max() > 0, seq
