@@ -26,7 +26,7 @@ from smal4v.nets.coarse_to_fine import CoarseToFineNet
 from smal4v.nets.encoder import crops_to_tensor
 from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import build_single_frame_net
-from smal4v.train.c2f_config import C2FStageConfig, GCNConfig
+from smal4v.train.c2f_config import FUSIONS, C2FStageConfig, GCNConfig
 from smal4v.train.c2f_losses import LaplacianLoss
 from smal4v.train.config import NetConfig
 from smal4v.train.datasets import Batch, FrameDataset
@@ -201,9 +201,6 @@ def refine_predictions(net: CoarseToFineNet, model: nn.Module, crops: np.ndarray
         features = net.coarse.encoder.forward_features(crops_to_tensor(crops[i : i + batch_size]).to(device))
         out.append(net.offsets(features, vertices, p.focal).cpu())
     return torch.cat(out)
-
-
-FUSIONS = ("median", "mean", "smooth")
 
 
 def fuse_offsets(offsets: torch.Tensor, how: str = "median", sigma: float = 0.0) -> torch.Tensor:

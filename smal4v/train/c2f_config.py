@@ -29,6 +29,8 @@ C2F_LOSS_TERMS: tuple[str, ...] = (
 )
 
 STAGE_NAMES = ("stage2", "stage3", "online")
+FUSIONS = ("median", "mean", "smooth")
+"""How ``online_c2f`` turns the GCN's per-frame offsets into the video's (``fuse_offsets``)."""
 """The GCN's training stages: C2F's 2 and 3 (on the parent's training set) and the per-video one."""
 
 
@@ -119,8 +121,8 @@ class C2FConfig:
                     raise ValueError(f"config {where}.{stage}.weights: unknown terms {bad}; known {list(C2F_LOSS_TERMS)}")
                 d[stage] = {**d[stage], "weights": {**getattr(defaults, stage).weights, **d[stage]["weights"]}}
         out = build_settings(cls, d, f"config {where}")
-        if out.fuse not in ("median", "mean", "smooth"):
-            raise ValueError(f"config {where}.fuse must be 'median', 'mean' or 'smooth', got {out.fuse!r}")
+        if out.fuse not in FUSIONS:
+            raise ValueError(f"config {where}.fuse must be one of {FUSIONS}, got {out.fuse!r}")
         if out.fuse_sigma < 0:
             raise ValueError(f"config {where}.fuse_sigma must be >= 0 (frames), got {out.fuse_sigma}")
         return out

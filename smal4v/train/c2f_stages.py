@@ -1,7 +1,8 @@
 """Workflow stages of the coarse-to-fine network: mesh hierarchy, GCN training (C2F stages 2
 and 3 on top of the parent, the coarse stage 1), and the variants ``c2f`` (the refined
-single-frame network on every frame) and ``online_c2f`` (the GCN applied to every frame of the
-online network's estimate, its canonical offsets fused into one shape per video)."""
+single-frame network on every frame, fitted to its detections as ``parent`` is) and ``online_c2f``
+(the GCN applied to every frame of the online network's estimate, its canonical offsets fused
+into one shape per video or smoothed in time: ``c2f.fuse``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from smal4v.data import artifacts
@@ -21,10 +23,10 @@ from smal4v.nets.coarse_to_fine import CoarseToFineNet
 from smal4v.nets.params import SMALParams
 from smal4v.train.c2f import fuse_offsets, load_c2f_net, refine_predictions, train_c2f_stage
 from smal4v.train.c2f_config import C2FConfig
+from smal4v.train.config import KeypointFitConfig
 from smal4v.train.datasets import FrameDataset
 from smal4v.train.loop import seed_everything, select_device
 from smal4v.train.single_frame import load_single_frame_net
-from smal4v.train.config import KeypointFitConfig
 from smal4v.train.stages import (_save_network, fit_settings, per_video_targets, predictions_artifact,
                                  single_frame_estimate)
 
@@ -96,7 +98,7 @@ def c2f_network(network_path: str, hierarchy_path: str, model_spec: str, cfg: Ma
     return net.to(select_device(device)), model
 
 
-def c2f_estimate(net: CoarseToFineNet, model: torch.nn.Module, crops, keypoint_set: str,
+def c2f_estimate(net: CoarseToFineNet, model: torch.nn.Module, crops: np.ndarray, keypoint_set: str,
                  fit: KeypointFitConfig) -> tuple[SMALParams, torch.Tensor]:
     """The c2f network's coarse estimate of every crop (N,), fitted to its keypoint head's
     detections as ``parent``'s is (``fit``: :func:`~smal4v.train.stages.fit_settings`), and the
