@@ -41,7 +41,7 @@ from smal4v.model.mesh_hierarchy import hierarchy_for_model
 from smal4v.nets.coarse_to_fine import CoarseToFineNet
 from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.train.c2f import fuse_offsets
-from smal4v.train.c2f_config import GCNConfig
+from smal4v.train.c2f_config import GCNConfig, trains_per_video
 from smal4v.train.c2f_stages import online_c2f_offsets, predict_c2f_variant, train_c2f_network
 from smal4v.train.stages import parent_training_set, predict_variant, predictions_artifact
 
@@ -51,6 +51,8 @@ CELLS = [("mpvpe", "all"), ("pa_mpvpe", "all"), ("iou", "all"), ("iou", "unseen"
 FUSION_CELLS = CELLS + [("jitter", "all"), ("accel_error", "all")]
 """The fusion table's rows: offsets that change from frame to frame can roughen the motion."""
 PARTS = ["legs", "tail", "ears", "face"]
+PICTURE_WIDTH = 1200
+"""The side-by-side picture's largest width in pixels."""
 C2F_RULES = ("build_mesh_hierarchy", "train_c2f_stage2", "train_c2f_stage3", "predict_c2f", "predict_online_c2f")
 
 
@@ -159,8 +161,8 @@ def fusion_table(results: Path, config: dict, sigmas: Sequence[float] = ()) -> p
     with tempfile.TemporaryDirectory() as tmp:
         for seq in sequences_in_split(sheet, "test"):
             d = results / "sequences" / seq
-            per_video = results / "models" / "online_c2f" / f"{seq}.pt"  # c2f.online: the GCN trained on the video
-            network = per_video if per_video.is_file() else results / "models" / "c2f.pt"
+            network = (results / "models" / "online_c2f" / f"{seq}.pt" if trains_per_video(config["c2f"])
+                       else results / "models" / "c2f.pt")  # as rule predict_online_c2f picks it
             params, offsets, base = online_c2f_offsets(str(network),
                                                        str(results / "models" / "mesh_hierarchy.npz"), str(d / "frames.h5"),
                                                        str(d / "predictions_online.h5"), config.get("c2f", {}),
@@ -233,7 +235,11 @@ def side_by_side(results: Path, config: dict, out_png: Path) -> None:
                                              (0.9, 0.6, 0.3) if name in ("parent", "online") else (0.3, 0.75, 0.75)), name))
         panels.append(truth_panel(frames[t], gt, t, faces, centre))
         rows.append(np.concatenate(panels, axis=1))
-    cv2.imwrite(str(out_png), np.concatenate(rows, axis=0)[..., ::-1])
+    picture = np.concatenate(rows, axis=0)
+    scale = min(1.0, PICTURE_WIDTH / picture.shape[1])  # a real video's full frames would make a 5 MB picture
+    if scale < 1.0:
+        picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(out_png), picture[..., ::-1])
 
 
 def main() -> None:

@@ -37,8 +37,8 @@ from smal4v.evaluate.stage import evaluate_sequence
 from smal4v.model import load_keypoint_set
 from smal4v.train.c2f import canonical_offsets
 from smal4v.train.c2f_config import trains_per_video
-from smal4v.train.c2f_stages import (c2f_estimate, c2f_network, crop_camera_estimate, predict_online_c2f_variant, train_c2f_network,
-                                     train_online_c2f_network, uses_offset_truth)
+from smal4v.train.c2f_stages import (c2f_estimate, c2f_network, crop_camera_estimate, predict_online_c2f_variant,
+                                     train_c2f_network, train_online_c2f_network, uses_offset_truth)
 from smal4v.train.stages import fit_settings, parent_training_set, predictions_artifact
 
 ROOT = Path(__file__).resolve().parents[1]

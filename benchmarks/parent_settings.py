@@ -89,7 +89,7 @@ def main() -> None:
             names.append(name)
             for results, seed in runs:
                 table, s = run_metrics(results, seed, config, name, update, Path(work))
-                per_run[seed].append(table if len(per_run[seed]) == 0 else table[table.variant == name])
+                per_run[seed].append(table)  # the run's own parent comes once per variant, the same each time
                 seconds[name] = seconds.get(name, 0.0) + s / len(runs)
     means = {seed: pd.concat(t).groupby(["variant", "metric", "split"]).value.mean().reset_index()
              for seed, t in per_run.items()}

@@ -30,9 +30,14 @@ from smal4v.train.schedule import descend, learning_rate_factor, set_learning_ra
 from smal4v.train.single_frame import augment
 
 
+def annotated_frames(keypoints: np.ndarray) -> np.ndarray:
+    """(N,) whether each frame of (N, K, 3) ``keypoints`` has at least one visible keypoint."""
+    return (np.asarray(keypoints)[..., 2] > 0).any(-1)
+
+
 def annotated_rows(keypoints: np.ndarray) -> np.ndarray:
     """Indices of the frames with at least one visible keypoint in (N, K, 3) ``keypoints``."""
-    return np.flatnonzero((np.asarray(keypoints)[..., 2] > 0).any(-1))
+    return np.flatnonzero(annotated_frames(keypoints))
 
 
 def adaptation_targets(keypoints: np.ndarray, within: int) -> np.ndarray:
@@ -44,7 +49,7 @@ def adaptation_targets(keypoints: np.ndarray, within: int) -> np.ndarray:
     kp = np.asarray(keypoints, dtype=np.float32)
     if within == 0:
         return kp
-    annotated = (kp[..., 2] > 0).any(-1)
+    annotated = annotated_frames(kp)
     rows, frames = np.flatnonzero(annotated), np.arange(len(kp))
     soft = interpolation_targets(kp, float(within))
     inside = (frames > rows.min()) & (frames < rows.max())
