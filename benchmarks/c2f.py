@@ -298,9 +298,11 @@ def main() -> None:
                                                     max_s=("max_s", "max")) if rules else pd.DataFrame()
     c2f_rules = per_rule.loc[[r for r in C2F_RULES if r in per_rule.index]] if len(per_rule) else per_rule
     main_table = spread(runs, CELLS)
+    has_3d_truth = np.isfinite(mean_cell(runs, "parent", "mpvpe", "all"))
     parts = spread(runs, [(f"pck@{a}_sqrt_area_{p}", "unseen") for a in ("0.1", "0.15") for p in PARTS])
     lines = [
-        "# Coarse-to-fine GCN on held-out synthetic videos with off-model animals",
+        "# Coarse-to-fine GCN on " + ("held-out synthetic videos with off-model animals" if has_3d_truth
+                                      else "real video (no 3D truth: no vertex or acceleration error)"),
         "",
         f"- date: {dt.datetime.now().isoformat(timespec='seconds')}, commit {git_commit()}",
         f"- machine: {machine()}",
