@@ -2,16 +2,18 @@
 
     python benchmarks/parent_settings.py --config config/config.yaml --config config/benchmark.yaml \\
         --run benchmarks/work/synthetic/seed1=1 [--run DIR=SEED ...] \\
-        --variant 'config={}' --variant '300 steps={parent: {epochs: 10}}' --out benchmarks/results/X.md
+        --variant 'config={}' --variant '300 steps={parent: {epochs: 10}}' --out benchmarks/results/X.md \\
+        [--threads 1]
 
 For each run (a finished ``snakemake --config results=DIR seed=SEED`` of the merged ``--config``
 files) and each ``--variant NAME=YAML`` (the workflow config updated by YAML, nested keys keep the
 rest: ``parent:`` training settings, ``keypoint_fit:``), it retrains the parent from the run's
-base network on the run's parent training set (its training videos' annotated frames and the
+base network (or, for a variant that changes ``base:``, from a base retrained from scratch on the
+run's generic set as rule ``train_base`` trains it) on the run's parent training set (its training videos' annotated frames and the
 rehearsed generic set), predicts every test video as rule ``predict`` does (fitted to the keypoint
 head's detections with the variant's ``keypoint_fit``) and scores it as ``evaluate`` does. Cells
 are the mean ± std over runs of each run's mean over its test videos; the run's own ``parent``
-is the reference column. Two torch threads, as rule ``train_parent``: ``config={}`` retrains the
+is the reference column. Two torch threads (``--threads``), as rule ``train_parent``: ``config={}`` retrains the
 run's parent with the same per-epoch losses; its scores differ from the run's within float noise,
 as rule ``predict`` fits on one thread (seed 1: PCK@0.1 0.600 against 0.598).
 """
@@ -38,7 +40,7 @@ from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 from smal4v.evaluate.stage import evaluate_sequence
 from smal4v.model import load_keypoint_set
 from smal4v.train.config import split_parent_config
-from smal4v.train.stages import predict_variant, train_network
+from smal4v.train.stages import base_dataset, predict_variant, train_network
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = [("pck@0.1_sqrt_area", "unseen"), ("pck@0.15_sqrt_area", "unseen"), ("pck@0.15_sqrt_area_legs", "unseen"),
@@ -46,19 +48,32 @@ CELLS = [("pck@0.1_sqrt_area", "unseen"), ("pck@0.15_sqrt_area", "unseen"), ("pc
 """``unseen``: every frame whose keypoints training did not see; ``heldout``: the held-out annotated frames."""
 
 
+def base_network(results: Path, sheet: dict, config: dict, cfg: dict, seed: int, out: Path) -> str:
+    """The run's own base network, or, where ``cfg`` changes ``base`` or ``network`` from the run's
+    ``config``, one trained from scratch in ``out`` on the run's generic set as rule ``train_base`` does."""
+    if all(cfg[key] == config[key] for key in ("base", "network")):
+        return str(results / "models" / "base.pt")
+    generic = sequences_in_split(sheet, "generic")
+    dataset = base_dataset([str(results / "sequences" / s / "frames.h5") for s in generic],
+                           [str(results / "sequences" / s / "ground_truth.h5") for s in generic],
+                           sorted(str(p) for p in (results / "generic").glob("images_*.h5")))
+    train_network(dataset, cfg["network"], cfg["base"], cfg["model"], cfg["keypoint_set"], seed, "cpu",
+                  str(out / "base.pt"), str(out / "base.csv"), str(out / "base.png"))
+    return str(out / "base.pt")
+
+
 def run_metrics(results: Path, seed: int, config: dict, name: str, update: dict, work: Path) -> tuple[pd.DataFrame, float]:
     """Tidy metrics of one run's test videos (its own ``parent`` and the retrained one, as variant
-    ``name``) and the retraining's wall time (s)."""
-    torch.set_num_threads(2)
+    ``name``) and the retraining's wall time (s, the base's included where it is retrained)."""
     cfg = merged(config, update)
     sheet = load_sequence_sheet(ROOT / config["sequences"], results=str(results))
     train_cfg, rehearsal = split_parent_config(dict(cfg["parent"]))
     out = work / f"{results.name}_{name.replace('/', '_')}"
     out.mkdir(parents=True)
     start = time.perf_counter()
+    base = base_network(results, sheet, config, cfg, seed, out)
     train_network(training_set(results, sheet, rehearsal), cfg["network"], train_cfg, cfg["model"], cfg["keypoint_set"],
-                  seed, "cpu", str(out / "parent.pt"), str(out / "parent.csv"), str(out / "parent.png"),
-                  init=str(results / "models" / "base.pt"))
+                  seed, "cpu", str(out / "parent.pt"), str(out / "parent.csv"), str(out / "parent.png"), init=base)
     seconds = time.perf_counter() - start
     parts = load_keypoint_set(cfg["keypoint_set"]).parts
     tables = []
@@ -78,7 +93,9 @@ def main() -> None:
     parser.add_argument("--run", action="append", required=True, metavar="DIR=SEED", help="a finished run and its seed")
     parser.add_argument("--variant", action="append", required=True, metavar="NAME=YAML")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 beside another run on 2 cores)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     args.config = args.config or ["config/config.yaml"]
     config = workflow_config(args.config)
     runs = [(ROOT / d, int(s)) for d, _, s in (r.partition("=") for r in args.run)]
@@ -96,13 +113,14 @@ def main() -> None:
     table = spread_table(means, CELLS, ["parent", *names])
     command = " ".join(["python benchmarks/parent_settings.py", *[f"--config {c}" for c in args.config],
                         *[f"--run {r}" for r in args.run], *[f"--variant '{v}'" for v in args.variant],
-                        "--out", args.out])
+                        "--out", args.out, "--threads", str(args.threads)])
     lines = [f"# The parent under other settings ({', '.join(args.config)})", "",
              f"- date: {dt.datetime.now().isoformat(timespec='seconds')}", f"- machine: {machine()}",
              f"- command: `{command}`",
              f"- {len(runs)} run(s); each cell is mean ± std over runs of the mean over a run's test videos; "
-             "`parent`: the run's own; the others retrained from the run's base (2 torch threads)",
-             "- parent training wall time per run: " + ", ".join(f"{n}: {s:.0f} s" for n, s in seconds.items()), "",
+             "`parent`: the run's own; the others retrained from the run's base, or from a base retrained from "
+             f"scratch where the variant changes `base` or `network` ({args.threads} torch threads)",
+             "- training wall time per run: " + ", ".join(f"{n}: {s:.0f} s" for n, s in seconds.items()), "",
              table.to_markdown(), ""]
     write_report(args.out, lines)
 

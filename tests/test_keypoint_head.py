@@ -195,3 +195,32 @@ def test_fit_config_rejects_negative_step_counts(name) -> None:
     """A negative step count is a config error that names the key, not a silent no-fit."""
     with pytest.raises(ValueError, match=f"keypoint_fit.{name}: must be >= 0"):
         KeypointFitConfig.from_dict({name: -1})
+
+
+def test_heatmap_loss_is_the_kl_to_a_gaussian_at_the_keypoint() -> None:
+    """Against numpy: the KL from a normalised Gaussian (sigma 1.5 cells, centred on the keypoint's
+    cell coordinate) to the softmax of random logits; keypoints outside the crop or unseen don't count;
+    the map built as that Gaussian's log has no loss and reads out the keypoint."""
+    from smal4v.train.losses import heatmap_loss
+
+    rng = np.random.default_rng(1)
+    size, cells, sigma = 64, 16, 1.5
+    logits = rng.normal(size=(2, 3, cells, cells))
+    target = np.array([[[10.0, 20.0, 1.0], [70.0, 5.0, 1.0], [30.0, 30.0, 0.0]],
+                       [[50.0, 8.0, 1.0], [33.0, 41.0, 1.0], [-3.0, 10.0, 1.0]]])
+
+    def gaussian(x: float, y: float) -> np.ndarray:
+        c = (np.arange(cells) + 0.5) * size / cells  # cell centres in px
+        g = np.exp(-(((c[None, :] - x) ** 2 + (c[:, None] - y) ** 2) / (2 * (sigma * size / cells) ** 2)))
+        return g / g.sum()
+
+    expected = []
+    for b, k in [(0, 0), (1, 0), (1, 1)]:  # visible and inside the crop
+        t = gaussian(*target[b, k, :2])
+        log_p = logits[b, k] - np.log(np.exp(logits[b, k]).sum())
+        expected.append(float((t * (np.log(t) - log_p)).sum()))
+    got = heatmap_loss(torch.from_numpy(logits), torch.from_numpy(target), size, sigma)
+    assert float(got) == pytest.approx(np.mean(expected), rel=1e-6)
+    peaked = torch.from_numpy(np.log(gaussian(20.0, 44.0)))[None, None]
+    assert float(heatmap_loss(peaked, torch.tensor([[[20.0, 44.0, 1.0]]]).double(), size, sigma)) == pytest.approx(0, abs=1e-9)
+    torch.testing.assert_close(soft_argmax(peaked, size)[0, 0], torch.tensor([20.0, 44.0]).double(), atol=0.05, rtol=0)

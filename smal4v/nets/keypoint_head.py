@@ -25,11 +25,13 @@ from torch import nn
 @dataclass
 class DetectedKeypoints:
     """``xy`` (B, K, 2) crop pixels; ``visibility_logits`` (B, K); ``silhouette_logits`` (B, h, w)
-    on the heatmap grid, or None without a silhouette head."""
+    on the heatmap grid, or None without a silhouette head; ``heatmap_logits`` (B, K, h, w), kept
+    only in training mode (for the heatmap loss; inference needs only the read-out ``xy``)."""
 
     xy: torch.Tensor
     visibility_logits: torch.Tensor
     silhouette_logits: torch.Tensor | None = None
+    heatmap_logits: torch.Tensor | None = None
 
     def to(self, device: str | torch.device) -> "DetectedKeypoints":
         sil = None if self.silhouette_logits is None else self.silhouette_logits.to(device)
@@ -89,7 +91,8 @@ class KeypointHead(nn.Module):
             fine_grid = maps[0].shape[-2:]
             h = self.fine(torch.cat([maps[0], F.interpolate(h, size=fine_grid, mode="bilinear", align_corners=False)], 1))
         silhouette = None if self.silhouette is None else self.silhouette(h)[:, 0]
-        return DetectedKeypoints(soft_argmax(self.heatmaps(h), crop_size), visibility, silhouette)
+        logits = self.heatmaps(h)
+        return DetectedKeypoints(soft_argmax(logits, crop_size), visibility, silhouette, logits if self.training else None)
 
 
 def soft_argmax(logits: torch.Tensor, crop_size: int) -> torch.Tensor:

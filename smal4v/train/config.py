@@ -29,6 +29,7 @@ LOSS_TERMS: tuple[str, ...] = (
     "head_detections",  # online: keypoints vs the parent's keypoint-head detections on unannotated frames (soft targets)
     "detected_keypoints",  # network.keypoint_head: its heatmap keypoints vs the 2D keypoints (as "keypoints")
     "keypoint_visibility",  # network.keypoint_head: binary cross-entropy of its visibility logits
+    "detected_heatmaps",  # network.keypoint_head: KL from a Gaussian at each keypoint to its heatmap (loss.heatmap_sigma)
     "detected_silhouette",  # network.silhouette_head: binary cross-entropy of its silhouette map vs the mask
     "trans",  # MSE on camera translation
     "focal",  # squared log-ratio of focal lengths
@@ -100,6 +101,7 @@ class LossConfig(_Base):
     temporal_order: int = 2  # 1 = first differences (velocity), 2 = second (acceleration)
     mask_size: int = 64  # silhouettes rendered/compared at this side (<= image_size) to save CPU
     silhouette_sigma: float = 0.2  # soft rasteriser edge softness, pixels at mask_size
+    heatmap_sigma: float = 1.0  # the detected_heatmaps term's Gaussian, in heatmap cells
 
 
 @dataclass

@@ -90,7 +90,7 @@ def adapt_detector(
         batch = augment(frames.batch(pick), cfg.augment, gen, mirror).to(device)
         detected = adapted.features_with_keypoints(batch.images)[1]
         terms = detection_losses(detected, batch.keypoints, frames.image_size, cfg.loss.keypoint_loss,
-                                 batch.masks, batch.mask_valid)
+                                 batch.masks, batch.mask_valid, cfg.loss.heatmap_sigma)
         descend(adapted, opt, weighted_total(terms, cfg.weights)[0], cfg.grad_clip)
     adapted.eval()
     return adapted

@@ -33,16 +33,40 @@ def keypoint_loss(pred: torch.Tensor, target: torch.Tensor, image_size: float, k
     return (err * vis).sum() / vis.sum().clamp_min(1.0)
 
 
+def heatmap_loss(logits: torch.Tensor, target: torch.Tensor, image_size: float, sigma: float) -> torch.Tensor:
+    """KL divergence from a Gaussian of ``sigma`` cells at each target keypoint to the heatmap's
+    spatial softmax, averaged over the visible keypoints inside the crop; 0 if there are none.
+
+    ``logits`` (B, K, h, w) on a grid over the ``image_size`` crop, ``target`` (B, K, 3) px. The
+    soft-argmax read-out alone says nothing about the map's shape, so a map can put its mass on
+    two legs and read out between them; this term asks for one peak at the keypoint (integral
+    regression with a heatmap term, as Sun et al. 2018 combine them)."""
+    b, k, height, width = logits.shape
+    cx = (target[..., 0] * (width / float(image_size)) - 0.5)[..., None, None]  # (B, K, 1, 1) in cells
+    cy = (target[..., 1] * (height / float(image_size)) - 0.5)[..., None, None]
+    xs = torch.arange(width, dtype=logits.dtype, device=logits.device)
+    ys = torch.arange(height, dtype=logits.dtype, device=logits.device)[:, None]
+    log_t = (-((xs - cx) ** 2 + (ys - cy) ** 2) / (2.0 * sigma**2)).flatten(2).log_softmax(-1)
+    per = (log_t.exp() * (log_t - logits.flatten(2).log_softmax(-1))).sum(-1)  # (B, K)
+    inside = (target[..., 0] >= 0) & (target[..., 0] <= image_size) & (target[..., 1] >= 0) & (target[..., 1] <= image_size)
+    vis = target[..., 2] * inside.to(target)
+    return (per * vis).sum() / vis.sum().clamp_min(1.0)
+
+
 def detection_losses(detected: DetectedKeypoints, target: torch.Tensor, image_size: float, kind: str = "l1",
-                     masks: torch.Tensor | None = None, mask_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                     masks: torch.Tensor | None = None, mask_valid: torch.Tensor | None = None,
+                     heatmap_sigma: float = 1.0) -> dict[str, torch.Tensor]:
     """The keypoint head's terms against (B, K, 3) targets: ``detected_keypoints`` (as
     :func:`keypoint_loss`, on the visible keypoints) and ``keypoint_visibility`` (binary
-    cross-entropy of its visibility logits against visible > 0); with a silhouette map and
+    cross-entropy of its visibility logits against visible > 0); with the heatmaps (training
+    mode), ``detected_heatmaps`` (:func:`heatmap_loss`); with a silhouette map and
     ``masks`` (B, S, S), ``detected_silhouette`` (binary cross-entropy against the masks
     averaged over each grid cell, images weighted by ``mask_valid``)."""
     seen = (target[..., 2] > 0).to(detected.visibility_logits)
     terms = {"detected_keypoints": keypoint_loss(detected.xy, target, image_size, kind),
              "keypoint_visibility": F.binary_cross_entropy_with_logits(detected.visibility_logits, seen)}
+    if detected.heatmap_logits is not None:
+        terms["detected_heatmaps"] = heatmap_loss(detected.heatmap_logits, target, image_size, heatmap_sigma)
     logits = detected.silhouette_logits
     if logits is not None and masks is not None:
         cells = F.adaptive_avg_pool2d(masks[:, None].to(logits), logits.shape[-2:])[:, 0]

@@ -84,7 +84,7 @@ def batch_losses(
         terms["keypoints"] = keypoint_loss(sc.keypoints, batch.keypoints, scene.image_size, cfg.loss.keypoint_loss)
     if detected is not None and batch.keypoints is not None:
         terms.update(detection_losses(detected, batch.keypoints, scene.image_size, cfg.loss.keypoint_loss,
-                                      batch.masks, batch.mask_valid))
+                                      batch.masks, batch.mask_valid, cfg.loss.heatmap_sigma))
     if need_sil:
         terms["silhouette"] = silhouette_loss(
             sc.silhouette, scene.resize_masks(batch.masks), batch.mask_valid,  # type: ignore[arg-type]
