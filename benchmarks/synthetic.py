@@ -3,7 +3,7 @@
     python benchmarks/synthetic.py [--seeds 1 2 3] [--cores 2] [--configfile config/benchmark.yaml]
 
 The defaults are the issue's benchmark: the benchmark profile (``config/benchmark.yaml``, about
-39 minutes per seed on an Intel Xeon's 2 cores with its 30-epoch base) over the reported seeds 1-3 (seed 0 is where settings are
+50 minutes per seed on an Intel Xeon's 2 cores with its 30-epoch base) over the reported seeds 1-3 (seed 0 is where settings are
 chosen). ``--configfile config/config.yaml`` runs the demo profile instead
 (``benchmarks/results/synthetic_demo_profile.md``).
 
