@@ -224,3 +224,10 @@ def test_heatmap_loss_is_the_kl_to_a_gaussian_at_the_keypoint() -> None:
     peaked = torch.from_numpy(np.log(gaussian(20.0, 44.0)))[None, None]
     assert float(heatmap_loss(peaked, torch.tensor([[[20.0, 44.0, 1.0]]]).double(), size, sigma)) == pytest.approx(0, abs=1e-9)
     torch.testing.assert_close(soft_argmax(peaked, size)[0, 0], torch.tensor([20.0, 44.0]).double(), atol=0.05, rtol=0)
+
+
+def test_heatmap_sigma_must_be_positive() -> None:
+    from smal4v.train.config import SingleFrameTrainConfig
+
+    with pytest.raises(ValueError, match="loss.heatmap_sigma.*got 0"):
+        SingleFrameTrainConfig.from_dict({"loss": {"heatmap_sigma": 0}}, "base")

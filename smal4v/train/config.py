@@ -103,6 +103,11 @@ class LossConfig(_Base):
     silhouette_sigma: float = 0.2  # soft rasteriser edge softness, pixels at mask_size
     heatmap_sigma: float = 1.0  # the detected_heatmaps term's Gaussian, in heatmap cells
 
+    def __post_init__(self) -> None:
+        """A Gaussian of no width has no density to compare the heatmap with."""
+        if self.heatmap_sigma <= 0:
+            raise ValueError(f"config loss.heatmap_sigma: must be > 0 (heatmap cells), got {self.heatmap_sigma}")
+
 
 @dataclass
 class AugmentConfig(_Base):
