@@ -52,13 +52,23 @@ ORACLES = ("c2f_oracle", "online_oracle")
 off-model shape and the in-space shape error): the most any per-vertex offsets can add to them."""
 
 
+def run_files(results: Path, sheet: dict, split: str, name: str) -> list[str]:
+    """The artifact ``name`` (e.g. ``frames.h5``) of every video of ``split`` in a run's sheet."""
+    return [str(results / "sequences" / s / name) for s in sequences_in_split(sheet, split)]
+
+
+def generic_images(results: Path, generic: str = "generic") -> list[str]:
+    """A run's rendered generic image shards (``results/<generic>/images_*.h5``)."""
+    return sorted(str(p) for p in (results / generic).glob("images_*.h5"))
+
+
 def training_set(results: Path, sheet: dict, rehearsal: float, offsets: bool = False, generic: str = "generic"):
     """The parent's (and C2F's) training set of a run, as the workflow's train_c2f rules build it,
     with the generic image shards of ``results/<generic>``."""
     def files(split: str, name: str) -> list[str]:
-        return [str(results / "sequences" / s / name) for s in sequences_in_split(sheet, split)]
+        return run_files(results, sheet, split, name)
 
-    images = sorted(str(p) for p in (results / generic).glob("images_*.h5")) if rehearsal > 0 else []
+    images = generic_images(results, generic) if rehearsal > 0 else []
     return parent_training_set(files("train", "frames.h5"), files("train", "annotations.h5"),
                                files("train", "silhouettes.h5"), rehearsal, files("generic", "frames.h5"),
                                files("generic", "ground_truth.h5"), images, offsets)

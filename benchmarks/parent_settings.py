@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from c2f_settings import training_set  # noqa: E402
+from c2f_settings import generic_images, run_files, training_set  # noqa: E402
 from online_settings import merged, parse_variant, workflow_config  # noqa: E402
 from synthetic import spread_table  # noqa: E402
 from workflow_runs import machine, write_report  # noqa: E402
@@ -53,10 +53,8 @@ def base_network(results: Path, sheet: dict, config: dict, cfg: dict, seed: int,
     ``config``, one trained from scratch in ``out`` on the run's generic set as rule ``train_base`` does."""
     if all(cfg[key] == config[key] for key in ("base", "network")):
         return str(results / "models" / "base.pt")
-    generic = sequences_in_split(sheet, "generic")
-    dataset = base_dataset([str(results / "sequences" / s / "frames.h5") for s in generic],
-                           [str(results / "sequences" / s / "ground_truth.h5") for s in generic],
-                           sorted(str(p) for p in (results / "generic").glob("images_*.h5")))
+    dataset = base_dataset(run_files(results, sheet, "generic", "frames.h5"),
+                           run_files(results, sheet, "generic", "ground_truth.h5"), generic_images(results))
     train_network(dataset, cfg["network"], cfg["base"], cfg["model"], cfg["keypoint_set"], seed, "cpu",
                   str(out / "base.pt"), str(out / "base.csv"), str(out / "base.png"))
     return str(out / "base.pt")
