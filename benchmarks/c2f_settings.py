@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -65,9 +66,7 @@ def generic_images(results: Path, generic: str = "generic") -> list[str]:
 def training_set(results: Path, sheet: dict, rehearsal: float, offsets: bool = False, generic: str = "generic"):
     """The parent's (and C2F's) training set of a run, as the workflow's train_c2f rules build it,
     with the generic image shards of ``results/<generic>``."""
-    def files(split: str, name: str) -> list[str]:
-        return run_files(results, sheet, split, name)
-
+    files = partial(run_files, results, sheet)
     images = generic_images(results, generic) if rehearsal > 0 else []
     return parent_training_set(files("train", "frames.h5"), files("train", "annotations.h5"),
                                files("train", "silhouettes.h5"), rehearsal, files("generic", "frames.h5"),
