@@ -6,7 +6,9 @@
 Needs a finished run of ``--config`` in ``--results`` (its parent network and features). For
 each ``--variant NAME=YAML`` it retrains the ``online`` variant (``--stage online_single`` for
 the ablation) of every test video from that run's parent and features with the config's
-settings updated by YAML (nested keys keep the rest), evaluates it as the workflow does and
+settings updated by YAML (nested keys keep the rest; a ``detector_adaptation`` key re-adapts the
+parent's keypoint detector with the config's ``detector_adaptation`` updated by it, for
+online's ``head_detections`` targets), evaluates it as the workflow does and
 writes the mean held-out PCK@0.1, IoU, jitter and, on synthetic data, Procrustes vertex error
 and joint-angle error, beside the parent's, to ``--out``. Each retraining runs with one torch
 thread, as the rule does (Snakemake sets OMP_NUM_THREADS from ``threads: 1``), so the
@@ -22,6 +24,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -32,8 +35,10 @@ from workflow_runs import write_report  # noqa: E402
 
 from smal4v.data.sheet import load_sequence_sheet, sequences_in_split
 from smal4v.evaluate.stage import evaluate_sequence
-from smal4v.model import load_keypoint_set
-from smal4v.train.stages import online_sequence_data, predictions_artifact, train_online_variant
+from smal4v.data.artifacts import read_artifact
+from smal4v.model import load_keypoint_set, load_model
+from smal4v.train.single_frame import encode_and_detect, load_single_frame_net
+from smal4v.train.stages import online_sequence_data, predictions_artifact, train_online_variant, video_detections
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = [("pck@0.1_sqrt_area", "train"), ("pck@0.1_sqrt_area", "heldout"), ("pck@0.1_sqrt_area", "unseen"), ("iou", "all"), ("iou", "unseen"), ("jitter", "all"), ("accel_error", "all"), ("pa_mpvpe", "all"),
@@ -58,17 +63,21 @@ def workflow_config(paths: list[str]) -> dict:
 
 
 def variant_metrics(results: Path, config: dict, stage: str, name: str, update: dict, work: Path) -> pd.DataFrame:
-    """Tidy metrics of ``stage`` retrained with its settings updated by ``update`` on every test video."""
+    """Tidy metrics of ``stage`` retrained with its settings updated by ``update`` on every test video;
+    a ``detector_adaptation`` key in ``update`` re-adapts the detector with those settings first."""
     torch.set_num_threads(1)
-    cfg = merged(config[stage], update)
+    adaptation = update.get("detector_adaptation")
+    cfg = merged(config[stage], {k: v for k, v in update.items() if k != "detector_adaptation"})
     keypoints = load_keypoint_set(config["keypoint_set"])
     sheet = load_sequence_sheet(ROOT / config["sequences"], results=str(results))
     swaps = [(keypoints.names.index(a), keypoints.names.index(b)) for a, b in config["evaluate"].get("interchangeable", [])]
     tables = []
     for seq in sequences_in_split(sheet, "test"):
         d = results / "sequences" / seq
+        detections = None if adaptation is None else readapted_detections(
+            results, d, config, merged(config["detector_adaptation"], adaptation))
         data = online_sequence_data(str(d / "features.h5"), str(d / "frames.h5"), str(d / "annotations.h5"),
-                                    str(d / "silhouettes.h5"), seq)
+                                    str(d / "silhouettes.h5"), seq, detections)
         out = work / name.replace("/", "_") / seq
         out.parent.mkdir(parents=True, exist_ok=True)
         params, offsets = train_online_variant(str(results / "models" / "parent.pt"), data, cfg, config["model"],
@@ -80,6 +89,18 @@ def variant_metrics(results: Path, config: dict, stage: str, name: str, update: 
         tables.append(evaluate_sequence(seq, predictions, d / "annotations.h5", d / "ground_truth.h5", [0.1],
                                         keypoints.parts, swaps))
     return pd.concat(tables)
+
+
+def readapted_detections(results: Path, seq_dir: Path, config: dict, adaptation: dict) -> np.ndarray:
+    """The video's online detection targets from the run's parent adapted with ``adaptation``
+    (``config/config.yaml``'s ``detector_adaptation`` keys), as ``encode_features`` makes them."""
+    model = load_model(config["model"])
+    net = load_single_frame_net(str(results / "models" / "parent.pt"), model)
+    crops = read_artifact(str(seq_dir / "frames.h5"), "frames", ["crops"])["crops"]
+    detected = encode_and_detect(net, crops)[1]
+    return video_detections(net, model, crops, detected, str(seq_dir / "frames.h5"), adaptation,
+                            str(seq_dir / "annotations.h5"), str(seq_dir / "silhouettes.h5"), config["keypoint_set"],
+                            config["seed"])
 
 
 def parse_variant(text: str) -> tuple[str, dict]:

@@ -16,7 +16,7 @@ from smal4v.nets.single_frame import build_single_frame_net
 from smal4v.train.config import DetectorAdaptationConfig, NetConfig
 from smal4v.train.detector_adaptation import adapt_detector, adaptation_targets, annotated_rows
 from smal4v.train.single_frame import encode_and_detect
-from smal4v.train.stages import encode_features
+from smal4v.train.stages import encode_features, online_sequence_data
 
 S, N = 64, 6
 NO_AUGMENT = {"augment": {"flip": 0.0, "color_gain": 0.0, "scale_jitter": 0.0}}
@@ -142,3 +142,7 @@ def test_encode_features_adapts_on_training_keypoints_only(model, kps, tmp_path:
     expected = adapt_detector(parent, model, kps, crops, keypoints, masks.astype(np.float32), cfg, seed=3, name="x")
     np.testing.assert_allclose(stored[0]["detections"], encode_and_detect(expected, crops)[1].as_targets().numpy(), atol=1e-5)
     assert not np.allclose(stored[0]["detections"], encode_and_detect(parent, crops)[1].as_targets().numpy(), atol=1e-3)
+    files = [str(tmp_path / f"{a}.h5") for a in ("features", "frames", "annotations", "silhouettes")]
+    np.testing.assert_array_equal(online_sequence_data(*files, "x").detections.numpy(), stored[1]["detections"])
+    other = np.zeros_like(stored[1]["detections"])  # a benchmark's re-adapted detections in their place
+    np.testing.assert_array_equal(online_sequence_data(*files, "x", other).detections.numpy(), other)

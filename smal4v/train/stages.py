@@ -21,6 +21,8 @@ from smal4v.data.annotations import SPLIT_TRAIN
 from smal4v.data.cropping import crop_camera_from_full, crop_mask, full_camera_from_crop, original_to_crop
 from smal4v.data.generic_images import read_generic_images
 from smal4v.model import load_keypoint_set, load_model
+from smal4v.model.animal_model import AnimalModel
+from smal4v.nets.keypoint_head import DetectedKeypoints
 from smal4v.nets.params import SMALParams
 from smal4v.nets.single_frame import SingleFrameNet, build_single_frame_net
 from smal4v.nets.temporal import predict_sequence
@@ -185,10 +187,8 @@ def encode_features(network_path: str, frames_path: str, out_path: str, model_sp
                     created_by: str, adaptation: Mapping[str, Any] | None = None, annotations_path: str | None = None,
                     silhouettes_path: str | None = None, keypoint_set: str | None = None, seed: int = 0) -> None:
     """Frozen features of every crop of a sequence with the parent's encoder (once per sequence),
-    and its keypoint head's detections where it has one (online's ``head_detections`` targets);
-    with ``adaptation`` steps > 0 (:class:`DetectorAdaptationConfig`) the detections come from a
-    copy of the parent adapted to the video's training keypoints (``annotations_path``) and
-    densified masks (``silhouettes_path``): :func:`smal4v.train.detector_adaptation.adapt_detector`."""
+    and its keypoint head's detections where it has one (online's ``head_detections`` targets,
+    :func:`video_detections`)."""
     model = load_model(model_spec)
     net = load_single_frame_net(network_path, model)
     crops = artifacts.read_artifact(frames_path, "frames", ["crops"])["crops"]
@@ -197,25 +197,39 @@ def encode_features(network_path: str, frames_path: str, out_path: str, model_sp
         datasets = {"features": net.encoder.to(dev).encode_frames(crops, device=dev)}
     else:
         features, detected = encode_and_detect(net.to(dev), crops)
-        cfg = DetectorAdaptationConfig.from_dict(dict(adaptation or {}), "detector_adaptation")
-        if cfg.steps > 0:
-            if annotations_path is None or silhouettes_path is None or keypoint_set is None:
-                raise ValueError("encode_features: detector_adaptation.steps > 0 needs the annotations, silhouettes and keypoint set")
-            keypoints, masks, _ = per_video_targets(frames_path, annotations_path, silhouettes_path)
-            adapted = adapt_detector(net, model.to(dev), load_keypoint_set(keypoint_set), crops, keypoints, masks, cfg,
-                                     seed, Path(frames_path).parent.name)
-            detected = encode_and_detect(adapted, crops)[1]
-        datasets = {"features": features, "detections": detected.as_targets().numpy()}
+        datasets = {"features": features,
+                    "detections": video_detections(net, model.to(dev), crops, detected, frames_path, adaptation,
+                                                   annotations_path, silhouettes_path, keypoint_set, seed)}
     artifacts.write_artifact(out_path, "features", datasets, {"encoder": net.config.backbone}, created_by)
 
 
+def video_detections(net: SingleFrameNet, model: AnimalModel, crops: np.ndarray, detected: DetectedKeypoints,
+                     frames_path: str, adaptation: Mapping[str, Any] | None, annotations_path: str | None,
+                     silhouettes_path: str | None, keypoint_set: str | None, seed: int) -> np.ndarray:
+    """A video's keypoint detections as online targets: the parent's own (``detected``), or with
+    ``adaptation`` steps > 0 (:class:`DetectorAdaptationConfig`) those of a copy of the parent adapted
+    to the video's training keypoints (``annotations_path``) and densified masks (``silhouettes_path``):
+    :func:`smal4v.train.detector_adaptation.adapt_detector`."""
+    cfg = DetectorAdaptationConfig.from_dict(dict(adaptation or {}), "detector_adaptation")
+    if cfg.steps > 0:
+        if annotations_path is None or silhouettes_path is None or keypoint_set is None:
+            raise ValueError("encode_features: detector_adaptation.steps > 0 needs the annotations, silhouettes and keypoint set")
+        keypoints, masks, _ = per_video_targets(frames_path, annotations_path, silhouettes_path)
+        adapted = adapt_detector(net, model, load_keypoint_set(keypoint_set), crops, keypoints, masks, cfg, seed,
+                                 Path(frames_path).parent.name)
+        detected = encode_and_detect(adapted, crops)[1]
+    return detected.as_targets().numpy()
+
+
 def online_sequence_data(features_path: str, frames_path: str, annotations_path: str, silhouettes_path: str,
-                         name: str) -> SequenceData:
+                         name: str, detections: np.ndarray | None = None) -> SequenceData:
     """What online training may see of one video: features, training-split keypoints (held-out
-    frames are blanked) and the densified silhouette of every frame, all in crop coordinates."""
+    frames are blanked), the densified silhouette of every frame, all in crop coordinates, and
+    the keypoint detections stored with the features (or ``detections`` in their place)."""
     encoded = artifacts.read_artifact(features_path, "features")
     keypoints, masks, size = per_video_targets(frames_path, annotations_path, silhouettes_path)
-    return SequenceData(encoded["features"], keypoints, masks, size, name=name, detections=encoded.get("detections"))
+    return SequenceData(encoded["features"], keypoints, masks, size, name=name,
+                        detections=encoded.get("detections") if detections is None else detections)
 
 
 def per_video_targets(frames_path: str, annotations_path: str, silhouettes_path: str) -> tuple[np.ndarray, np.ndarray, int]:
