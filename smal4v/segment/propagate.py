@@ -32,6 +32,11 @@ from smal4v.segment.multiflow import FlowBank, MultiFlowParams
 from smal4v.settings import build_settings
 
 LOGIT_CLIP = 0.02  # probabilities are clipped to [clip, 1 - clip] before taking log-odds (|L| <= 3.9)
+NO_EVIDENCE_LOGIT = -0.01
+"""Added to every fused log-odds: a pixel that no direction (and no prior) carries confidence to
+sits at log-odds 0, a tie that the threshold would make foreground; this makes it background. On
+synthetic video a textureless band lost all confidence and, larger than the animal, was kept as
+the silhouette by the largest-component rule (benchmarks/results/densify_no_evidence.md)."""
 
 
 @dataclass
@@ -142,13 +147,14 @@ def propagated_logits(bank: FlowBank, masks: np.ndarray, given: np.ndarray, p: P
 def fuse_and_finish(frames: np.ndarray, masks: np.ndarray, given: np.ndarray, prop_logits: np.ndarray,
                     prior: np.ndarray | None, p: PropagateParams) -> tuple[np.ndarray, np.ndarray]:
     """Add the segmenter prior (probabilities at the frame size, or None) to the propagated
-    log-odds, refine at the frame size, threshold and clean -> (masks bool, probabilities uint8)."""
+    log-odds (no evidence at all = background: ``NO_EVIDENCE_LOGIT``), refine at the frame size,
+    threshold and clean -> (masks bool, probabilities uint8)."""
     n, h, w = masks.shape
     out_masks = np.asarray(masks, bool).copy()
     out_prob = out_masks.astype(np.uint8) * 255
     mp = p.mask_params()
     for t in np.flatnonzero(~given):
-        lg = cv2.resize(prop_logits[t], (w, h), interpolation=cv2.INTER_LINEAR)
+        lg = cv2.resize(prop_logits[t], (w, h), interpolation=cv2.INTER_LINEAR) + NO_EVIDENCE_LOGIT
         if prior is not None and p.prior_weight > 0:
             lg = lg + p.prior_weight * logit(prior[t])
         prob = edge_refine(1.0 / (1.0 + np.exp(-lg)), frames[t], p)
