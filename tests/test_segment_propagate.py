@@ -83,18 +83,22 @@ def test_multiscale_consistency_is_the_best_single_scale_per_pixel():
 
 def test_a_region_without_evidence_is_background_not_the_largest_object():
     """Log-odds 0 (no direction carried confidence there, as in a textureless band whose flow fails
-    its check) is not foreground: a larger such region must not win over the evidenced animal."""
+    its check) is not foreground: a larger such region must not win over the evidenced animal,
+    as it did when ties went to the foreground (``no_evidence_logit: 0``)."""
     frames, _ = textured_disc(3)
     logits = np.full((3, H, W), -3.0, np.float32)
     logits[1, 30:45, 40:55] = 2.0  # the animal, carried from the given frames
     logits[1, :20, :] = 0.0  # a band neither direction says anything about, larger than the animal
     given = np.array([1, 0, 1], bool)
-    masks, probs = fuse_and_finish(frames, np.zeros((3, H, W), bool), given, logits, None,
-                                   PropagateParams.from_any({"refine": "none", "morph_radius": 0, **QUIET}))
+    plain = {"refine": "none", "morph_radius": 0, **QUIET}
+    masks, probs = fuse_and_finish(frames, np.zeros((3, H, W), bool), given, logits, None, PropagateParams.from_any(plain))
     want = np.zeros((H, W), bool)
     want[30:45, 40:55] = True
     np.testing.assert_array_equal(masks[1], want)
     assert (probs[1, :20] == 127).all()  # sigmoid(-0.01) * 255 rounds to 127: just below the threshold
+    tie, _ = fuse_and_finish(frames, np.zeros((3, H, W), bool), given, logits, None,
+                             PropagateParams.from_any({**plain, "no_evidence_logit": 0.0}))
+    assert tie[1, :20].all() and not tie[1, 30:45, 40:55].any()
 
 
 def test_propagate_tracks_a_moving_disc_better_than_copying():

@@ -32,11 +32,6 @@ from smal4v.segment.multiflow import FlowBank, MultiFlowParams
 from smal4v.settings import build_settings
 
 LOGIT_CLIP = 0.02  # probabilities are clipped to [clip, 1 - clip] before taking log-odds (|L| <= 3.9)
-NO_EVIDENCE_LOGIT = -0.01
-"""Added to every fused log-odds: a pixel that no direction (and no prior) carries confidence to
-sits at log-odds 0, a tie that the threshold would make foreground; this makes it background. On
-synthetic video a textureless band lost all confidence and, larger than the animal, was kept as
-the silhouette by the largest-component rule (benchmarks/results/densify_no_evidence.md)."""
 
 
 @dataclass
@@ -53,6 +48,10 @@ class PropagateParams:
     prior_weight: float = 0.0  # weight of the segmenter's log-odds (0: no segmenter is run; the built-in
     # OSVOS with a synthetic parent did not help on camel or cows: raise it for a stronger plugged-in model)
     threshold: float = 0.5
+    no_evidence_logit: float = -0.01  # added to every fused log-odds: a pixel no direction carries confidence to
+    # (log-odds 0) is background, not a tie the threshold makes foreground; at 0, a textureless band of synthetic
+    # video that lost all confidence, larger than the animal, won the largest-component rule
+    # (benchmarks/results/densify_no_evidence.md)
     refine: str = "guided"  # "guided" (edge snapping at the frame resolution) or "none"
     guided_radius: int = 4  # frame pixels
     guided_eps: float = 1e-3
@@ -147,14 +146,14 @@ def propagated_logits(bank: FlowBank, masks: np.ndarray, given: np.ndarray, p: P
 def fuse_and_finish(frames: np.ndarray, masks: np.ndarray, given: np.ndarray, prop_logits: np.ndarray,
                     prior: np.ndarray | None, p: PropagateParams) -> tuple[np.ndarray, np.ndarray]:
     """Add the segmenter prior (probabilities at the frame size, or None) to the propagated
-    log-odds (no evidence at all = background: ``NO_EVIDENCE_LOGIT``), refine at the frame size,
+    log-odds (no evidence at all = background: ``no_evidence_logit``), refine at the frame size,
     threshold and clean -> (masks bool, probabilities uint8)."""
     n, h, w = masks.shape
     out_masks = np.asarray(masks, bool).copy()
     out_prob = out_masks.astype(np.uint8) * 255
     mp = p.mask_params()
     for t in np.flatnonzero(~given):
-        lg = cv2.resize(prop_logits[t], (w, h), interpolation=cv2.INTER_LINEAR) + NO_EVIDENCE_LOGIT
+        lg = cv2.resize(prop_logits[t], (w, h), interpolation=cv2.INTER_LINEAR) + p.no_evidence_logit
         if prior is not None and p.prior_weight > 0:
             lg = lg + p.prior_weight * logit(prior[t])
         prob = edge_refine(1.0 / (1.0 + np.exp(-lg)), frames[t], p)
